@@ -1,0 +1,42 @@
+"""Run one benchmark: `python bench/run.py NAME [--json]`.
+
+Each benchmark module `bench/bench_NAME.py` defines `cases()`, yielding dicts with `task`, `size`,
+`ours` (a zero-argument callable), `peer` (name), `peer_fn` (callable or None), `peer_s` (a fixed
+target in seconds when there is no peer) and `equal` (a callable comparing the two results).
+Times are medians of `--repeat` runs after one warm-up call; the warm-up's excess over the median
+(JIT compilation, caches) is reported separately as `warmup_extra_s`. Ratio = ours / peer.
+"""
+import argparse, importlib, json, statistics, sys, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def timed(fn, repeat):
+    t0 = time.perf_counter(); res = fn(); first = time.perf_counter() - t0
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    return res, statistics.median(ts), first
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('name'); ap.add_argument('--json', action='store_true'); ap.add_argument('--repeat', type=int, default=5)
+    a = ap.parse_args(argv)
+    mod = importlib.import_module(f'bench_{a.name}')
+    for c in mod.cases():
+        ours, ours_s, first = timed(c['ours'], a.repeat)
+        if c.get('peer_fn') is not None: peer, peer_s, _ = timed(c['peer_fn'], a.repeat)
+        else: peer, peer_s = None, c['peer_s']
+        row = {'task': c['task'], 'size': c['size'], 'ours_s': round(ours_s, 4), 'peer': c['peer'], 'peer_s': round(peer_s, 4),
+               'ratio': round(ours_s / peer_s, 3), 'equal': bool(c['equal'](ours, peer)),
+               'warmup_extra_s': round(max(first - ours_s, 0.0), 4)}
+        if c.get('target') is not None: row['target'] = c['target']
+        print(json.dumps(row) if a.json else
+              f"{row['task']:<28} {row['size']:<28} ours {row['ours_s']:8.3f}s  {row['peer']:<28} {row['peer_s']:8.3f}s  "
+              f"ratio {row['ratio']:6.3f}  equal={row['equal']}  (warm-up +{row['warmup_extra_s']}s)", flush=True)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,23 @@
+"Shared fixtures: a small synthetic market and the real data folder beside the project."
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / 'shared' / 'data'
+
+
+@pytest.fixture(scope='session')
+def synth_dir(tmp_path_factory):
+    "A small synthetic market (4 symbols, ~3 months) written as CSV files in the seed's format."
+    from alphatrade.data.synthetic import write_synthetic
+    d = tmp_path_factory.mktemp('synth')
+    write_synthetic(d, symbols=['AAPL', 'MSFT', 'XOM', 'JPM'], years=0.25, end='2024-12-31', seed=7)
+    return d
+
+
+@pytest.fixture(scope='session')
+def shared_data():
+    "The real market data in ../shared/data; tests using it skip when it is absent (a user's fresh clone)."
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f'real data folder {SHARED_DATA} is absent (it lives beside the project, not in it)')
+    return SHARED_DATA

@@ -1,0 +1,49 @@
+"""End-to-end: `alphatrade run backtest` writes the executed notebook, the resolved config and a
+self-contained HTML report; a failing run exits non-zero and still writes the report."""
+import json, re, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import ROOT
+
+CLI = [str(Path(sys.executable).parent / 'alphatrade')]  # the installed console script
+
+
+def _run(*args, timeout=600):
+    return subprocess.run([*CLI, '--log-level', 'WARNING', *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def ok_run(synth_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp('reports')
+    p = _run('run', 'backtest', '-p', f'data_dir={synth_dir}', '-p', 'symbols=all', '-p', 'start=2024-10-01',
+             '-p', 'end=2024-12-31', '-p', 'top_k=2', '--run-id', 'e2e-ok', '--reports', str(out))
+    return p, out
+
+
+def test_report_written(ok_run, synth_dir):
+    p, out = ok_run
+    assert p.returncode == 0, p.stderr[-3000:]
+    html = (out / 'e2e-ok.html').read_text()
+    nb = json.loads((out / 'e2e-ok.ipynb').read_text())
+    assert (out / 'e2e-ok.yaml').is_file()
+    # the report states run id, data source, synthetic marker, data hash and code version
+    for needle in ('e2e-ok', str(synth_dir), 'SYNTHETIC', 'data hash', 'alphatrade 0.', 'Sharpe', 'Max drawdown'):
+        assert needle.lower() in html.lower(), needle
+    assert re.search(r'[0-9a-f]{16}', html)
+    # no code cells in the report; plotly charts inline, nothing fetched from a CDN
+    assert 'skip_exec' not in html and 'MomentumStrategy(' not in html and 'load_bars(' not in html and 'write_synthetic(' not in html
+    assert '<script src="http' not in html and html.count('Plotly.newPlot') >= 2
+    assert not any(o.get('output_type') == 'error' for c in nb['cells'] for o in c.get('outputs', []))
+
+
+def test_failing_run_exits_nonzero_and_writes_report(synth_dir, tmp_path):
+    p = _run('run', 'backtest', '-p', f'data_dir={synth_dir}', '-p', 'fail=true', '--run-id', 'e2e-fail', '--reports', str(tmp_path))
+    assert p.returncode == 1
+    assert 'failure requested' in p.stderr
+    html = (tmp_path / 'e2e-fail.html').read_text()
+    assert 'failure requested by the `fail` parameter' in html and 'RuntimeError' in html
+
+
+def test_unknown_workflow_is_named():
+    p = _run('run', 'nosuch')
+    assert p.returncode == 2 and 'no such workflow' in p.stderr and 'backtest' in p.stderr
