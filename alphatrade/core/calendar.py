@@ -24,7 +24,7 @@ def nyse_calendar() -> xcals.ExchangeCalendar:
     "The NYSE (XNYS) calendar from 1990 to a year ahead, built once per process."
     return xcals.get_calendar('XNYS', start='1990-01-02')
 
-# %% ../../nbs/02_core.calendar.ipynb #b0293c6b
+# %% ../../nbs/02_core.calendar.ipynb #a2a016bd
 def _minutes(freq:str) -> int:
     "Minutes in a bar frequency such as '15min', '1h', '1D' (a day counts as a whole session)."
     td = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
@@ -35,8 +35,12 @@ def sessions(start, # first day (date-like)
              end, # last day, inclusive
             ) -> pd.DataFrame:
     "NYSE sessions between `start` and `end`: open and close in New York time, and whether it closes early."
-    cal = nyse_calendar()
     s, e = pd.Timestamp(start).tz_localize(None).normalize(), pd.Timestamp(end).tz_localize(None).normalize()
+    return _sessions(s, e).copy()
+
+@lru_cache(maxsize=256)
+def _sessions(s, e):
+    cal = nyse_calendar()
     if s < cal.first_session or e > cal.last_session:
         raise DataError('dates outside the NYSE calendar', key=f'{s.date()}..{e.date()}',
                         expected=f'dates within {cal.first_session.date()}..{cal.last_session.date()}')
@@ -46,7 +50,7 @@ def sessions(start, # first day (date-like)
     out['early_close'] = (out['close'] - out['open']) < pd.Timedelta(minutes=REGULAR_SESSION_MINUTES)
     return out
 
-# %% ../../nbs/02_core.calendar.ipynb #4ac6e1dd
+# %% ../../nbs/02_core.calendar.ipynb #2c00e2eb
 def bar_grid(start, # first day
              end, # last day, inclusive
              freq:str='15min', # bar length; '1D' gives one bar per session stamped at its open
@@ -54,7 +58,11 @@ def bar_grid(start, # first day
             ) -> pd.DatetimeIndex:
     "Start timestamps (New York time) of the regular-session bars of every NYSE session in [start, end]."
     if anchor not in ('open', 'clock'): raise DataError('unknown bar anchor', key=anchor, expected="'open' or 'clock'")
-    s = sessions(start, end)
+    return _bar_grid(pd.Timestamp(start).tz_localize(None).normalize(), pd.Timestamp(end).tz_localize(None).normalize(), freq, anchor)
+
+@lru_cache(maxsize=256)
+def _bar_grid(start, end, freq, anchor):
+    s = _sessions(start, end)
     if _minutes(freq) == REGULAR_SESSION_MINUTES: return pd.DatetimeIndex(s['open'], name='timestamp')
     step = pd.Timedelta(minutes=_minutes(freq))
     first = s['open'].dt.floor(step) if anchor == 'clock' else s['open']
@@ -64,7 +72,7 @@ def bar_grid(start, # first day
     stamps = np.repeat(opens, n) + k * step.to_timedelta64()
     return pd.DatetimeIndex(stamps, name='timestamp').tz_localize('UTC').tz_convert(TZ)
 
-# %% ../../nbs/02_core.calendar.ipynb #ed5a5cd8
+# %% ../../nbs/02_core.calendar.ipynb #ccb6f03f
 def bars_per_day(freq:str='15min') -> float:
     "Bars in a full regular session (26 for '15min', 1 for daily)."
     return REGULAR_SESSION_MINUTES / _minutes(freq)
@@ -73,7 +81,7 @@ def bars_per_year(freq:str='15min') -> float:
     "Bars in a trading year for annualisation: 252 sessions × `bars_per_day(freq)`."
     return TRADING_DAYS_PER_YEAR * bars_per_day(freq)
 
-# %% ../../nbs/02_core.calendar.ipynb #873e307a
+# %% ../../nbs/02_core.calendar.ipynb #d97f0f85
 def session_dates(ts:pd.DatetimeIndex, # tz-aware bar stamps
                  ) -> pd.DatetimeIndex:
     "The New York calendar date (tz-naive midnight) of each stamp: the session a bar belongs to."

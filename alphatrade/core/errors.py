@@ -8,7 +8,7 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['AlphaTradeError', 'ConfigError', 'DataError', 'WorkflowError']
 
-# %% ../../nbs/00_core.errors.ipynb #aeb219f2
+# %% ../../nbs/00_core.errors.ipynb #a04ad9ca
 class AlphaTradeError(Exception):
     "Base class of the project's errors; renders its context into the message."
     def __init__(self, msg:str, # what went wrong
@@ -20,10 +20,13 @@ class AlphaTradeError(Exception):
         s = f'{self.msg}' + (f' [{where}]' if where else '')
         if 'expected' in self.ctx: s += f'; expected {self.ctx["expected"]}'
         return s
+    def __reduce__(self): return (_rebuild, (type(self), self.msg, self.ctx))  # keep the context across processes
     def __getattr__(self, k):
         if k in ('msg', 'ctx'): raise AttributeError(k)
         if k in self.ctx: return self.ctx[k]
         raise AttributeError(k)
+
+def _rebuild(cls, msg, ctx): return cls(msg, **ctx)
 
 # %% ../../nbs/00_core.errors.ipynb #5f62c3cf
 class ConfigError(AlphaTradeError):

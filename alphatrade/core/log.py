@@ -52,13 +52,13 @@ def log_event(log:logging.Logger, # where to log
     "Log `event` followed by `key=value` pairs."
     if log.isEnabledFor(level): log.log(level, ' '.join([event, *(f'{k}={_fmt_val(v)}' for k,v in kv.items())]))
 
-# %% ../../nbs/03_core.log.ipynb #b086eda5
+# %% ../../nbs/03_core.log.ipynb #140c21f0
 def progress(it, # an iterable
              desc:str='', # label
              total:int|None=None, # length if `it` has none
-             disable:bool|None=None, # None: show only for 4+ items
+             disable:bool|None=None, # None: show only on a terminal, for 4+ items
             ):
     "Iterate `it` with a progress bar on stderr."
     n = total if total is not None else (len(it) if hasattr(it, '__len__') else None)
-    if disable is None: disable = n is not None and n < 4
+    if disable is None: disable = (n is not None and n < 4) or not sys.stderr.isatty()
     return tqdm(it, desc=desc, total=n, disable=disable, leave=False, file=sys.stderr)

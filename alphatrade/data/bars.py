@@ -12,7 +12,8 @@ from ..core.calendar import TZ
 from ..core.errors import DataError
 
 # %% auto #0
-__all__ = ['OHLCV', 'INDEX', 'validate_bars', 'make_bars', 'example_bars', 'Panel', 'to_panel', 'to_long', 'data_hash']
+__all__ = ['OHLCV', 'INDEX', 'validate_bars', 'bars_from_arrays', 'make_bars', 'example_bars', 'Panel', 'to_panel', 'to_long',
+           'data_hash']
 
 # %% ../../nbs/10_data.bars.ipynb #1f90b1a2
 OHLCV = ('open', 'high', 'low', 'close', 'volume')
@@ -39,19 +40,52 @@ def validate_bars(bars:pd.DataFrame, # a long bar frame
         raise DataError('duplicate (timestamp, symbol) rows', file=name, symbol=d[1], key=str(d[0]))
     return bars
 
-# %% ../../nbs/10_data.bars.ipynb #1ea22a59
+# %% ../../nbs/10_data.bars.ipynb #977f6658
+_MAX_CELLS = 50_000_000
+
+def _empty_bars() -> pd.DataFrame:
+    idx = pd.MultiIndex.from_arrays([pd.DatetimeIndex([], tz=TZ).as_unit('ns'), pd.Index([], dtype=str)], names=INDEX)
+    return pd.DataFrame({c: np.array([], np.float64) for c in OHLCV}, index=idx)
+
+def bars_from_arrays(symbols:list[str], # one per entry of `stamps`, unique
+                     stamps:list[np.ndarray], # per symbol: UTC nanosecond stamps (int64), unique
+                     columns:list[dict], # per symbol: {field: float array} for the OHLCV fields
+                    ) -> pd.DataFrame:
+    "Canonical long bars from per-symbol arrays."
+    if not symbols: return _empty_bars()
+    order = np.argsort(symbols, kind='stable')
+    syms = [symbols[j] for j in order]
+    uniq = np.sort(np.concatenate([stamps[j] for j in order]), kind='stable')  # merges sorted runs
+    uniq = uniq[np.r_[True, uniq[1:] != uniq[:-1]]]
+    T, N = len(uniq), len(syms)
+    present = np.zeros((T, N), bool, order='F')  # column-major: each symbol's writes are contiguous
+    grids = [np.empty((T, N), order='F') for _ in OHLCV]
+    for k, j in enumerate(order):
+        pos = np.searchsorted(uniq, stamps[j])
+        present[pos, k] = True
+        for g, c in zip(grids, OHLCV): g[pos, k] = columns[j][c]
+    ti, si = np.divmod(np.flatnonzero(present.ravel(order='C')), N)  # row-major: (timestamp, symbol) order
+    fi = si * T + ti                                                  # the same cells, column-major
+    vals = np.empty((len(fi), len(OHLCV)))
+    for f, g in enumerate(grids): vals[:, f] = g.ravel(order='F')[fi]
+    levels = [pd.DatetimeIndex(uniq.view('datetime64[ns]')).tz_localize('UTC').tz_convert(TZ), pd.Index(syms)]
+    idx = pd.MultiIndex(levels=levels, codes=[ti, si], names=INDEX, verify_integrity=False)
+    return pd.DataFrame(vals, index=idx, columns=list(OHLCV))
+
 def make_bars(frames:dict[str, pd.DataFrame], # symbol -> frame indexed by tz-aware timestamp, with OHLCV columns
              ) -> pd.DataFrame:
     "Combine per-symbol frames into the canonical long form."
+    frames = {s: f for s, f in frames.items() if len(f)}
+    if not frames: return _empty_bars()
+    stamps = [pd.DatetimeIndex(f.index).as_unit('ns').asi8 for f in frames.values()]
+    n_union = len(np.unique(np.concatenate(stamps)))
+    if all(f.index.is_unique for f in frames.values()) and n_union * len(frames) <= _MAX_CELLS:
+        return bars_from_arrays(list(frames), stamps, [{c: f[c].to_numpy(np.float64) for c in OHLCV} for f in frames.values()])
     parts = []
     for sym, f in frames.items():
-        if len(f) == 0: continue
         ts = pd.DatetimeIndex(f.index).tz_convert(TZ).as_unit('ns')
         idx = pd.MultiIndex.from_arrays([ts, pd.Index([sym]*len(f))], names=INDEX)
         parts.append(pd.DataFrame({c: f[c].to_numpy(np.float64) for c in OHLCV}, index=idx))
-    if not parts:
-        empty = pd.MultiIndex.from_arrays([pd.DatetimeIndex([], tz=TZ), pd.Index([], dtype=str)], names=INDEX)
-        return pd.DataFrame({c: np.array([], np.float64) for c in OHLCV}, index=empty)
     return pd.concat(parts).sort_index()
 
 # %% ../../nbs/10_data.bars.ipynb #f2dbd32c
@@ -62,7 +96,7 @@ def example_bars() -> pd.DataFrame:
     m = pd.DataFrame({'open':[50.,52], 'high':[51.,53], 'low':[49.,51], 'close':[50.5,52.5], 'volume':[10.,30]}, index=ts[[0, 2]])
     return make_bars({'MSFT': m, 'AAPL': a})
 
-# %% ../../nbs/10_data.bars.ipynb #ab8e1175
+# %% ../../nbs/10_data.bars.ipynb #638e2945
 @dataclass
 class Panel:
     "Wide T×N float64 arrays per OHLCV field over a shared timestamp index and symbol list."
@@ -102,12 +136,18 @@ def to_long(panel:Panel, # a panel
     idx = pd.MultiIndex.from_arrays([panel.index[t], pd.Index(np.asarray(panel.symbols, dtype=object)[s].tolist())], names=INDEX)
     return pd.DataFrame({c: getattr(panel, c)[t, s] for c in OHLCV}, index=idx)
 
-# %% ../../nbs/10_data.bars.ipynb #f3e1ab98
+# %% ../../nbs/10_data.bars.ipynb #5edc9e60
 def data_hash(bars:pd.DataFrame, # canonical long bars
              ) -> str:
-    "A 16-hex-digit SHA-256 digest of the bars' index and OHLCV values."
+    "A 16-hex-digit SHA-256 digest of the bars' stamps, symbols and OHLCV values."
+    idx = bars.index.remove_unused_levels()
+    (ts, syms), (ct, cs) = idx.levels, idx.codes
+    names = np.asarray(syms.astype(str), dtype=object)
+    order = np.argsort(names, kind='stable')
+    rank = np.empty(len(order), np.int32); rank[order] = np.arange(len(order), dtype=np.int32)
     h = hashlib.sha256()
-    h.update(bars.index.get_level_values(0).as_unit('ns').asi8.tobytes())
-    h.update('\x1f'.join(map(str, bars.index.get_level_values(1))).encode())
+    h.update(ts.as_unit('ns').asi8[ct].tobytes())            # each row's stamp
+    h.update('\x1f'.join(names[order]).encode())              # the symbols, sorted
+    h.update(rank[cs].tobytes())                              # each row's symbol, as its rank: independent of level order
     for c in OHLCV: h.update(np.ascontiguousarray(bars[c].to_numpy(np.float64)).tobytes())
     return h.hexdigest()[:16]
