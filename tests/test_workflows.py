@@ -27,13 +27,29 @@ def test_report_written(ok_run, synth_dir):
     nb = json.loads((out / 'e2e-ok.ipynb').read_text())
     assert (out / 'e2e-ok.yaml').is_file()
     # the report states run id, data source, synthetic marker, data hash and code version
-    for needle in ('e2e-ok', str(synth_dir), 'SYNTHETIC', 'data hash', 'alphatrade 0.', 'Sharpe', 'Max drawdown'):
+    for needle in ('e2e-ok', str(synth_dir), 'SYNTHETIC', 'data hash', 'alphatrade 0.', 'Sharpe', 'Max drawdown', 'MLflow run id: '):
         assert needle.lower() in html.lower(), needle
     assert re.search(r'[0-9a-f]{16}', html)
     # no code cells in the report; plotly charts inline, nothing fetched from a CDN
     assert 'skip_exec' not in html and 'MomentumStrategy(' not in html and 'load_bars(' not in html and 'write_synthetic(' not in html
     assert '<script src="http' not in html and html.count('Plotly.newPlot') >= 2
     assert not any(o.get('output_type') == 'error' for c in nb['cells'] for o in c.get('outputs', []))
+
+
+def test_run_is_tracked_in_mlflow(ok_run, synth_dir):
+    "The MLflow run named in the report exists and carries the report's data hash and the run's parameters."
+    import mlflow
+    from alphatrade.data.loader import load_bars
+    from alphatrade.mlops.tracking import tracking_uri
+    p, out = ok_run
+    html = (out / 'e2e-ok.html').read_text()
+    rid = re.search(r'MLflow run id: ([0-9a-f]{32})', html).group(1)
+    mlflow.set_tracking_uri(tracking_uri())
+    run = mlflow.get_run(rid)
+    expected_hash = load_bars(synth_dir, start='2024-10-01', end='2024-12-31').data_hash
+    assert run.data.tags['data_hash'] == expected_hash and expected_hash in html
+    assert run.data.params['top_k'] == '2' and run.info.run_name == 'e2e-ok'
+    assert 'sharpe_ratio' in run.data.metrics
 
 
 def test_failing_run_exits_nonzero_and_writes_report(synth_dir, tmp_path):
