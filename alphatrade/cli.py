@@ -103,13 +103,14 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_run)
     return p
 
-# %% ../nbs/90_cli.ipynb #82d62a17
+# %% ../nbs/90_cli.ipynb #16d015d1
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `alphatrade` command."
     a = parser().parse_args(argv)
     try:
-        ls = load_config().settings.logging
-        setup_logging(a.log_level or ls.level, load_config().path(ls.file) if ls.file else None, ls.max_bytes, ls.backup_count)
+        cfg = load_config()
+        ls = cfg.settings.logging
+        setup_logging(a.log_level or ls.level, cfg.path(ls.file) if ls.file else None, ls.max_bytes, ls.backup_count)
         return a.fn(a)
     except AlphaTradeError as e:
         print(f'error: {e}', file=sys.stderr)

@@ -1,9 +1,35 @@
-"Shared fixtures: a small synthetic market and the real data folder beside the project."
+"""Shared fixtures: a small synthetic market and the real data folder beside the project.
+
+The whole test session runs against a scratch project home (`$ALPHATRADE_HOME`): a copy of
+`config/` and `nbs/workflows/` in a temporary folder. Tests and the workflow notebooks that nbval
+smoke-runs (its kernels inherit the environment) then never read a user's own `data/raw` nor write
+into the checkout's data, reports or MLflow store.
+"""
+import os, shutil, tempfile
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / 'shared' / 'data'
+_HOME = None
+
+
+def pytest_configure(config):
+    global _HOME
+    _HOME = Path(tempfile.mkdtemp(prefix='alphatrade_home_'))
+    shutil.copytree(ROOT / 'config', _HOME / 'config')
+    shutil.copytree(ROOT / 'nbs' / 'workflows', _HOME / 'nbs' / 'workflows')
+    os.environ['ALPHATRADE_HOME'] = str(_HOME)
+
+
+def pytest_unconfigure(config):
+    if _HOME is not None: shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def home():
+    "The scratch project home of this test session."
+    return _HOME
 
 
 @pytest.fixture(scope='session')
