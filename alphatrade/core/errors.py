@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['AlphaTradeError', 'ConfigError', 'DataError', 'WorkflowError']
+__all__ = ['AlphaTradeError', 'ConfigError', 'DataError', 'WorkflowError', 'ParameterError']
 
 # %% ../../nbs/00_core.errors.ipynb #a04ad9ca
 class AlphaTradeError(Exception):
@@ -28,7 +28,7 @@ class AlphaTradeError(Exception):
 
 def _rebuild(cls, msg, ctx): return cls(msg, **ctx)
 
-# %% ../../nbs/00_core.errors.ipynb #5f62c3cf
+# %% ../../nbs/00_core.errors.ipynb #82b7a8b3
 class ConfigError(AlphaTradeError):
     "A configuration file or setting is invalid."
 
@@ -37,3 +37,6 @@ class DataError(AlphaTradeError):
 
 class WorkflowError(AlphaTradeError):
     "A parameterised workflow run failed."
+
+class ParameterError(AlphaTradeError, ValueError):
+    "A function or strategy parameter is out of range (also a `ValueError`)."
