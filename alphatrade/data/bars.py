@@ -15,7 +15,7 @@ from ..core.errors import DataError
 __all__ = ['OHLCV', 'INDEX', 'validate_bars', 'bars_from_arrays', 'make_bars', 'example_bars', 'Panel', 'to_panel', 'to_long',
            'data_hash']
 
-# %% ../../nbs/10_data.bars.ipynb #1f90b1a2
+# %% ../../nbs/10_data.bars.ipynb #6d07c280
 OHLCV = ('open', 'high', 'low', 'close', 'volume')
 INDEX = ('timestamp', 'symbol')
 
@@ -33,6 +33,7 @@ def validate_bars(bars:pd.DataFrame, # a long bar frame
         raise DataError('timestamps must be tz-aware New York time', file=name, key=str(getattr(ts, 'tz', ts.dtype)), expected=TZ)
     if bad := [c for c in OHLCV if bars[c].dtype != np.float64]:
         raise DataError('columns must be float64', file=name, key=bad)
+    if _strictly_increasing(bars.index): return bars
     if not bars.index.is_monotonic_increasing:
         raise DataError('bars are not sorted by (timestamp, symbol)', file=name)
     if bars.index.has_duplicates:
@@ -40,7 +41,14 @@ def validate_bars(bars:pd.DataFrame, # a long bar frame
         raise DataError('duplicate (timestamp, symbol) rows', file=name, symbol=d[1], key=str(d[0]))
     return bars
 
-# %% ../../nbs/10_data.bars.ipynb #977f6658
+def _strictly_increasing(idx:pd.MultiIndex) -> bool:
+    "Sorted and unique, decided on the integer codes in one pass when both levels are sorted (else False: ask pandas)."
+    if not all(l.is_monotonic_increasing for l in idx.levels): return False
+    ct, cs = (np.asarray(c) for c in idx.codes)
+    if (ct < 0).any() or (cs < 0).any(): return False
+    return bool(np.all((ct[1:] > ct[:-1]) | ((ct[1:] == ct[:-1]) & (cs[1:] > cs[:-1]))))
+
+# %% ../../nbs/10_data.bars.ipynb #d4c7b0d8
 _MAX_CELLS = 50_000_000
 
 def _empty_bars() -> pd.DataFrame:
@@ -58,6 +66,11 @@ def bars_from_arrays(symbols:list[str], # one per entry of `stamps`, unique
     uniq = np.sort(np.concatenate([stamps[j] for j in order]), kind='stable')  # merges sorted runs
     uniq = uniq[np.r_[True, uniq[1:] != uniq[:-1]]]
     T, N = len(uniq), len(syms)
+    levels = [pd.DatetimeIndex(uniq.view('datetime64[ns]')).tz_localize('UTC').tz_convert(TZ), pd.Index(syms)]
+    if all(len(stamps[j]) == T for j in order):  # every symbol has every stamp: the rows are the grid, row-major
+        vals = np.stack([np.stack([columns[j][c] for j in order], axis=1).ravel() for c in OHLCV], axis=1)
+        codes = [np.repeat(np.arange(T), N), np.tile(np.arange(N), T)]
+        return pd.DataFrame(vals, index=pd.MultiIndex(levels=levels, codes=codes, names=INDEX, verify_integrity=False), columns=list(OHLCV))
     present = np.zeros((T, N), bool, order='F')  # column-major: each symbol's writes are contiguous
     grids = [np.empty((T, N), order='F') for _ in OHLCV]
     for k, j in enumerate(order):
@@ -68,7 +81,6 @@ def bars_from_arrays(symbols:list[str], # one per entry of `stamps`, unique
     fi = si * T + ti                                                  # the same cells, column-major
     vals = np.empty((len(fi), len(OHLCV)))
     for f, g in enumerate(grids): vals[:, f] = g.ravel(order='F')[fi]
-    levels = [pd.DatetimeIndex(uniq.view('datetime64[ns]')).tz_localize('UTC').tz_convert(TZ), pd.Index(syms)]
     idx = pd.MultiIndex(levels=levels, codes=[ti, si], names=INDEX, verify_integrity=False)
     return pd.DataFrame(vals, index=idx, columns=list(OHLCV))
 
@@ -78,8 +90,10 @@ def make_bars(frames:dict[str, pd.DataFrame], # symbol -> frame indexed by tz-aw
     frames = {s: f for s, f in frames.items() if len(f)}
     if not frames: return _empty_bars()
     stamps = [pd.DatetimeIndex(f.index).as_unit('ns').asi8 for f in frames.values()]
-    n_union = len(np.unique(np.concatenate(stamps)))
-    if all(f.index.is_unique for f in frames.values()) and n_union * len(frames) <= _MAX_CELLS:
+    unique = all(bool(np.all(np.diff(t) > 0)) or pd.Index(t).is_unique for t in stamps)
+    cells = sum(map(len, stamps)) * len(frames)  # an upper bound of the grid's size
+    if cells > _MAX_CELLS: cells = len(np.unique(np.concatenate(stamps))) * len(frames)
+    if unique and cells <= _MAX_CELLS:
         return bars_from_arrays(list(frames), stamps, [{c: f[c].to_numpy(np.float64) for c in OHLCV} for f in frames.values()])
     parts = []
     for sym, f in frames.items():

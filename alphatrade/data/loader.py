@@ -234,7 +234,7 @@ def normalise_frame(raw:pd.DataFrame, # one symbol's raw rows (lower-cased colum
     clean, q = check_symbol(df, symbol, file=file, freq=rep.freq, policy=policy, rows=rows, anchor=anchor)
     return clean, q, rep
 
-# %% ../../nbs/15_data.loader.ipynb #654e7505
+# %% ../../nbs/15_data.loader.ipynb #4ce4dde3
 @dataclass
 class LoadResult:
     "Canonical bars plus everything that was learnt about them while loading."
@@ -247,7 +247,7 @@ class LoadResult:
     synthetic: bool = False
     manifest: dict|None = None
     @property
-    def symbols(self) -> list[str]: return list(self.bars.index.get_level_values(1).unique().sort_values())
+    def symbols(self) -> list[str]: return sorted(self.bars.index.remove_unused_levels().levels[1])
     @property
     def data_hash(self) -> str: return data_hash(self.bars)
     def quality_table(self) -> pd.DataFrame: return quality_table(self.quality)
@@ -281,7 +281,7 @@ def _find_col(df, names, given, file, what):
         return given.lower()
     return next((c for c in names if c in df.columns), None)
 
-# %% ../../nbs/15_data.loader.ipynb #a4d89617
+# %% ../../nbs/15_data.loader.ipynb #37825a7a
 def _load_file(p:Path, symbols, tz, label, extended_hours, freq, policy, timestamp_col):
     file = str(p)
     raw = read_table(p)
@@ -305,12 +305,17 @@ def _load_or_fail(p:Path, kw:dict, errors:str):
         if errors == 'raise': raise
         return [], e
 
+def _one_arrow_thread():
+    "In a worker process, let pyarrow parse with one thread: the processes already use the cores."
+    import pyarrow as pa
+    pa.set_cpu_count(1); pa.set_io_thread_count(1)
+
 def _map_files(fn, files:list[Path], workers:int) -> list:
     "Apply `fn` to each file, in worker processes when there are enough files to repay starting them."
     if workers > 1 and len(files) >= 8 and 'fork' in mp.get_all_start_methods():
         # forked workers share the parent's imports and compiled kernels, so they start in milliseconds;
         # threads would not help: most of the per-file work holds the GIL
-        with ProcessPoolExecutor(min(workers, len(files)), mp_context=mp.get_context('fork')) as ex:
+        with ProcessPoolExecutor(min(workers, len(files)), mp_context=mp.get_context('fork'), initializer=_one_arrow_thread) as ex:
             return list(progress(ex.map(fn, files, chunksize=max(1, len(files) // (4 * workers))), 'loading', total=len(files)))
     return [fn(p) for p in progress(files, 'loading')]
 
