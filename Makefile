@@ -25,11 +25,12 @@ backtest: install
 
 test: install nbtest pytest
 
+# a fresh numba cache per run: numba's cache does not notice when a kernel that another kernel calls has changed
 nbtest: install
-	$(BIN)/nbdev-test --n-workers 2 --timing
+	rm -rf .numba_cache && NUMBA_CACHE_DIR=.numba_cache $(BIN)/nbdev-test --n-workers 2 --timing
 
 pytest: install
-	$(BIN)/python -m pytest
+	NUMBA_CACHE_DIR=.numba_cache $(BIN)/python -m pytest
 
 export: install
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean

@@ -5,6 +5,7 @@ Each benchmark module `bench/bench_NAME.py` defines `cases()`, yielding dicts wi
 target in seconds when there is no peer) and `equal` (a callable comparing the two results).
 Times are medians of `--repeat` runs after one warm-up call; the warm-up's excess over the median
 (JIT compilation, caches) is reported separately as `warmup_extra_s`. Ratio = ours / peer.
+A module may also define `summarize(rows)`, returning summary dicts printed after the comparisons.
 """
 import argparse, importlib, json, statistics, sys, time
 from pathlib import Path
@@ -25,6 +26,7 @@ def main(argv=None):
     ap.add_argument('name'); ap.add_argument('--json', action='store_true'); ap.add_argument('--repeat', type=int, default=5)
     a = ap.parse_args(argv)
     mod = importlib.import_module(f'bench_{a.name}')
+    rows = []
     for c in mod.cases():
         ours, ours_s, first = timed(c['ours'], a.repeat)
         if c.get('peer_fn') is not None: peer, peer_s, _ = timed(c['peer_fn'], a.repeat)
@@ -33,9 +35,12 @@ def main(argv=None):
                'ratio': round(ours_s / peer_s, 3), 'equal': bool(c['equal'](ours, peer)),
                'warmup_extra_s': round(max(first - ours_s, 0.0), 4)}
         if c.get('target') is not None: row['target'] = c['target']
+        rows.append(row)
         print(json.dumps(row) if a.json else
               f"{row['task']:<28} {row['size']:<28} ours {row['ours_s']:8.3f}s  {row['peer']:<28} {row['peer_s']:8.3f}s  "
               f"ratio {row['ratio']:6.3f}  equal={row['equal']}  (warm-up +{row['warmup_extra_s']}s)", flush=True)
+    for s in getattr(mod, 'summarize', lambda rows: [])(rows):  # optional: one line per group of comparisons
+        print(json.dumps(s) if a.json else '  '.join(f'{k}={v}' for k, v in s.items()), flush=True)
 
 
 if __name__ == '__main__':
