@@ -13,11 +13,12 @@ from ..core.errors import DataError, ParameterError
 from ..data.bars import Panel, OHLCV
 
 # %% auto #0
-__all__ = ['INPUTS', 'FEATURES', 'Feature', 'register', 'calendar_inputs', 'columnwise', 'panel_arrays', 'compute',
-           'scramble_after', 'check_causal', 'demo_arrays']
+__all__ = ['INPUTS', 'STATIC', 'FEATURES', 'Feature', 'register', 'calendar_inputs', 'columnwise', 'sector_codes', 'panel_arrays',
+           'compute', 'scramble_after', 'check_causal', 'demo_arrays']
 
-# %% ../../nbs/20_features.registry.ipynb #7651257c
-INPUTS = (*OHLCV, 'session', 'minute')
+# %% ../../nbs/20_features.registry.ipynb #51afd8d9
+INPUTS = (*OHLCV, 'session', 'minute', 'sector')
+STATIC = ('sector',)  # per-symbol inputs (length N), not per-bar
 
 @dataclass(frozen=True)
 class Feature:
@@ -30,6 +31,7 @@ class Feature:
     family: str = '' # 'overlap', 'momentum', 'volatility', 'volume', 'trend', 'statistics', 'session', ...
     talib: Callable|None = None # (talib module, *inputs_1d, **params) -> the same outputs, or None
     doc: str = '' # one line: what it is, with the reference
+    cross_sectional: bool = False # True: the kernel takes the whole T×N arrays at once (ranks, market beta, sector-relative)
     def out_names(self) -> tuple[str, ...]: return self.outputs or (self.name,)
 
 FEATURES: dict[str, Feature] = {}
@@ -52,7 +54,7 @@ def calendar_inputs(index:pd.DatetimeIndex, # the panel's tz-aware timestamps
     local = index.tz_convert(TZ)
     return {'session': session, 'minute': np.asarray(local.hour * 60 + local.minute, np.float64)}
 
-# %% ../../nbs/20_features.registry.ipynb #d7979e94
+# %% ../../nbs/20_features.registry.ipynb #c7ea37b1
 def _has_nan(x:np.ndarray) -> bool:
     "True if the 1-D float array `x` holds a NaN: x·x is NaN exactly then (±inf squares to +inf), and BLAS computes it fastest."
     return bool(np.isnan(np.dot(x, x)))
@@ -64,6 +66,10 @@ def columnwise(f:Feature, # the feature
     "Run `f.kernel` on each column's valid rows; return one T×N float64 array per output, NaN where undefined."
     p = {**f.params, **(params or {})}
     if unknown := sorted(set(p) - set(f.params)): raise ParameterError('unknown parameter', key=f'{f.name}: {unknown}', expected=f'some of {list(f.params)}')
+    if missing := [i for i in f.inputs if i not in arrays]: raise ParameterError('missing feature input', key=f'{f.name}: {missing}', expected=f'arrays for {list(f.inputs)}')
+    if f.cross_sectional:
+        res = f.kernel(*(np.asarray(arrays[i], np.float64) for i in f.inputs), *p.values())
+        return tuple(np.asarray(r, np.float64) for r in (res if isinstance(res, tuple) else (res,)))
     ins = [np.asarray(arrays[i], np.float64) for i in f.inputs]
     T = ins[0].shape[0]
     N = max((a.shape[1] for a in ins if a.ndim == 2), default=1)
@@ -89,20 +95,33 @@ def columnwise(f:Feature, # the feature
                 if res is not None: o[ok, j] = res[k]
     return tuple(outs)
 
-# %% ../../nbs/20_features.registry.ipynb #7dc65fbd
-def panel_arrays(panel:Panel) -> dict[str, np.ndarray]:
-    "All kernel inputs of a panel: the OHLCV arrays and the calendar inputs."
-    return {**{c: getattr(panel, c) for c in OHLCV}, **calendar_inputs(panel.index)}
+# %% ../../nbs/20_features.registry.ipynb #c7fb6399
+def sector_codes(symbols:list[str], # the panel's symbols
+                 sectors:dict[str, str]|None=None, # symbol -> sector; default: the configured universe
+                ) -> np.ndarray:
+    "An integer code (as float) per symbol for its sector, in sorted sector-name order; -1 for unknown symbols."
+    if sectors is None:
+        from alphatrade.core.config import load_config
+        sectors = load_config().universe.sectors
+    names = sorted(set(sectors.values()))
+    return np.array([names.index(sectors[s]) if s in sectors else -1 for s in symbols], np.float64)
+
+def panel_arrays(panel:Panel, # bars
+                 sectors:dict[str, str]|None=None, # symbol -> sector (default: the configured universe)
+                ) -> dict[str, np.ndarray]:
+    "All kernel inputs of a panel: the OHLCV arrays, the calendar inputs and the sector codes."
+    return {**{c: getattr(panel, c) for c in OHLCV}, **calendar_inputs(panel.index), 'sector': sector_codes(panel.symbols, sectors)}
 
 def compute(feature:str|Feature, # a registered name or a Feature
             panel:Panel, # bars
+            sectors:dict[str, str]|None=None, # symbol -> sector, for sector-relative features
             **params) -> dict[str, pd.DataFrame]:
     "Compute a feature on a panel: one DataFrame (timestamps × symbols) per output."
     f = FEATURES[feature] if isinstance(feature, str) else feature
-    outs = columnwise(f, panel_arrays(panel), params)
+    outs = columnwise(f, panel_arrays(panel, sectors if sectors is not None or 'sector' in f.inputs else {}), params)
     return {n: panel.wrap(o) for n, o in zip(f.out_names(), outs)}
 
-# %% ../../nbs/20_features.registry.ipynb #afe12b4e
+# %% ../../nbs/20_features.registry.ipynb #87bd167f
 def scramble_after(arrays:dict[str, np.ndarray], t:int, rng:np.random.Generator) -> dict[str, np.ndarray]:
     "A copy of `arrays` whose rows after `t` are random but valid bars (OHLC consistent, positive volume)."
     out = {k: v.copy() for k, v in arrays.items()}
@@ -128,7 +147,7 @@ def check_causal(f:Feature, # the feature
     full = columnwise(f, arrays)
     rng, bad = np.random.default_rng(seed), []
     for t in cuts:
-        trunc = columnwise(f, {k: v[:t + 1] for k, v in arrays.items()})
+        trunc = columnwise(f, {k: v if k in STATIC else v[:t + 1] for k, v in arrays.items()})
         scr = columnwise(f, scramble_after(arrays, t, rng))
         for name, a, b, c in zip(f.out_names(), full, trunc, scr):
             for what, other in (('truncated', b), ('scrambled', c[:t + 1])):
@@ -138,9 +157,9 @@ def check_causal(f:Feature, # the feature
                     bad.append(f'{f.name}.{name}: row {i} differs when the data is {what} at t={t} ({a[i, j]!r} vs {other[i, j]!r})')
     return bad
 
-# %% ../../nbs/20_features.registry.ipynb #2711d2a1
+# %% ../../nbs/20_features.registry.ipynb #49686076
 def demo_arrays(T:int=300, N:int=3, seed:int=0, start:str='2024-01-02') -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
-    "A small random panel on the session grid (with a late-listed symbol and a missing bar) for causality tests."
+    "A small random panel on the session grid (a late-listed symbol, a missing bar, two sectors) for causality tests."
     from alphatrade.core.calendar import bar_grid
     idx = bar_grid(start, pd.Timestamp(start) + pd.Timedelta(days=max(7, T // 13)))[:T]
     rng = np.random.default_rng(seed)
@@ -151,4 +170,4 @@ def demo_arrays(T:int=300, N:int=3, seed:int=0, start:str='2024-01-02') -> tuple
     if N > 1:
         for k in OHLCV: a[k][:len(idx) // 5, N - 1] = np.nan  # listed later
         for k in OHLCV: a[k][len(idx) // 2, 0] = np.nan       # one missing bar
-    return idx, {**a, **calendar_inputs(idx)}
+    return idx, {**a, **calendar_inputs(idx), 'sector': np.arange(N, dtype=np.float64) % 2}
