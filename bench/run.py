@@ -2,7 +2,8 @@
 
 Each benchmark module `bench/bench_NAME.py` defines `cases()`, yielding dicts with `task`, `size`,
 `ours` (a zero-argument callable), `peer` (name), `peer_fn` (callable or None), `peer_s` (a fixed
-target in seconds when there is no peer) and `equal` (a callable comparing the two results).
+target in seconds when there is no peer, or None: no ratio), `equal` (a callable comparing the two
+results) and optionally `extra` (a callable on our result returning more fields, e.g. memory).
 Times are medians of `--repeat` runs after one warm-up call; the warm-up's excess over the median
 (JIT compilation, caches) is reported separately as `warmup_extra_s`. Ratio = ours / peer.
 A module may also define `summarize(rows)`, returning summary dicts printed after the comparisons.
@@ -30,15 +31,15 @@ def main(argv=None):
     for c in mod.cases():
         ours, ours_s, first = timed(c['ours'], a.repeat)
         if c.get('peer_fn') is not None: peer, peer_s, _ = timed(c['peer_fn'], a.repeat)
-        else: peer, peer_s = None, c['peer_s']
-        row = {'task': c['task'], 'size': c['size'], 'ours_s': round(ours_s, 4), 'peer': c['peer'], 'peer_s': round(peer_s, 4),
-               'ratio': round(ours_s / peer_s, 3), 'equal': bool(c['equal'](ours, peer)),
-               'warmup_extra_s': round(max(first - ours_s, 0.0), 4)}
+        else: peer, peer_s = None, c.get('peer_s')
+        row = {'task': c['task'], 'size': c['size'], 'ours_s': round(ours_s, 4), 'peer': c['peer'],
+               'peer_s': None if peer_s is None else round(peer_s, 4), 'ratio': None if peer_s is None else round(ours_s / peer_s, 3),
+               'equal': bool(c['equal'](ours, peer)), 'warmup_extra_s': round(max(first - ours_s, 0.0), 4)}
+        if 'extra' in c: row.update(c['extra'](ours))  # e.g. memory figures
         if c.get('target') is not None: row['target'] = c['target']
         rows.append(row)
         print(json.dumps(row) if a.json else
-              f"{row['task']:<28} {row['size']:<28} ours {row['ours_s']:8.3f}s  {row['peer']:<28} {row['peer_s']:8.3f}s  "
-              f"ratio {row['ratio']:6.3f}  equal={row['equal']}  (warm-up +{row['warmup_extra_s']}s)", flush=True)
+              '  '.join(f'{k}={v}' for k, v in row.items()), flush=True)
     for s in getattr(mod, 'summarize', lambda rows: [])(rows):  # optional: one line per group of comparisons
         print(json.dumps(s) if a.json else '  '.join(f'{k}={v}' for k, v in s.items()), flush=True)
 

@@ -15,8 +15,7 @@ from .registry import calendar_inputs
 __all__ = ['PT', 'SL', 'VERTICAL', 'INCOMPLETE', 'NO_BARS', 'DROP_REASONS', 'cusum_filter_1d_nb', 'cusum_events', 'ewm_std_1d_nb',
            'ewm_vol', 'triple_barrier_1d_nb', 'vertical_barriers', 'triple_barrier_labels', 'concurrency_nb',
            'average_uniqueness_nb', 'return_attribution_nb', 'concurrency', 'average_uniqueness', 'return_weights',
-           'time_decay_weights', 'uniqueness_given_nb', 'sequential_bootstrap_nb', 'sequential_bootstrap',
-           'FeatureBuilder']
+           'time_decay_weights', 'uniqueness_given_nb', 'sequential_bootstrap_nb', 'sequential_bootstrap']
 
 # %% ../../nbs/28_features.labels.ipynb #306ed57f
 _log = get_logger(__name__)
@@ -342,24 +341,3 @@ def sequential_bootstrap(labels:pd.DataFrame, # label table: index t0, column t1
     if len(i0) == 0: return np.empty(0, np.int64)
     n = len(i0) if n_samples is None else int(n_samples)
     return sequential_bootstrap_nb(i0, i1, np.random.default_rng(seed).random(n))
-
-# %% ../../nbs/28_features.labels.ipynb #f6d3826c
-class FeatureBuilder:
-    "Features and labels for one symbol's bars (seed: triple-barrier labels only; the full builder comes later)."
-    def __init__(self, vol_span:int=100, # span of the EWM bar volatility behind the barrier widths
-                ): self.vol_span = vol_span
-
-    def generate_triple_barrier_labels(self, df:pd.DataFrame, # one symbol's OHLCV bars, tz-aware DatetimeIndex
-                                       pt_sl_ratio:float=2.0, # profit-take width over stop-loss width (sl = 1 sigma)
-                                       max_holding_period:int=20, # vertical barrier, in bars (cut at the session end)
-                                       min_return:float=0.01, # drop events whose target sigma is below this
-                                       events:pd.DatetimeIndex|None=None, # event times; None: every bar
-                                       side:pd.Series|None=None, # primary side for meta-labels
-                                       **kwargs, # passed to `triple_barrier_labels` (cross_session, last_session_complete, vertical_sign)
-                                      ) -> pd.DataFrame:
-        "Triple-barrier labels of `df`'s closes with sigma = EWM bar volatility x sqrt(max_holding_period)."
-        if not isinstance(df, pd.DataFrame) or 'close' not in df: raise DataError('expected an OHLCV frame with a close column', key='df')
-        if not pt_sl_ratio > 0: raise ParameterError('pt_sl_ratio must be > 0', key='pt_sl_ratio', expected=f'> 0, got {pt_sl_ratio!r}')
-        trgt = ewm_vol(df['close'], self.vol_span) * np.sqrt(max_holding_period)
-        return triple_barrier_labels(df['close'], trgt, events, pt=pt_sl_ratio, sl=1.0, max_holding=max_holding_period,
-                                     min_return=min_return, side=side, **kwargs)

@@ -54,7 +54,7 @@ def calendar_inputs(index:pd.DatetimeIndex, # the panel's tz-aware timestamps
     local = index.tz_convert(TZ)
     return {'session': session, 'minute': np.asarray(local.hour * 60 + local.minute, np.float64)}
 
-# %% ../../nbs/20_features.registry.ipynb #c7ea37b1
+# %% ../../nbs/20_features.registry.ipynb #60f2b5ac
 def _has_nan(x:np.ndarray) -> bool:
     "True if the 1-D float array `x` holds a NaN: x·x is NaN exactly then (±inf squares to +inf), and BLAS computes it fastest."
     return bool(np.isnan(np.dot(x, x)))
@@ -70,7 +70,7 @@ def columnwise(f:Feature, # the feature
     if f.cross_sectional:
         res = f.kernel(*(np.asarray(arrays[i], np.float64) for i in f.inputs), *p.values())
         return tuple(np.asarray(r, np.float64) for r in (res if isinstance(res, tuple) else (res,)))
-    ins = [np.asarray(arrays[i], np.float64) for i in f.inputs]
+    ins = [np.asfortranarray(arrays[i], np.float64) for i in f.inputs]  # column-major: each symbol's column is contiguous
     T = ins[0].shape[0]
     N = max((a.shape[1] for a in ins if a.ndim == 2), default=1)
     args, n_out = tuple(p.values()), len(f.out_names())
@@ -95,7 +95,7 @@ def columnwise(f:Feature, # the feature
                 if res is not None: o[ok, j] = res[k]
     return tuple(outs)
 
-# %% ../../nbs/20_features.registry.ipynb #c7fb6399
+# %% ../../nbs/20_features.registry.ipynb #e46602fb
 def sector_codes(symbols:list[str], # the panel's symbols
                  sectors:dict[str, str]|None=None, # symbol -> sector; default: the configured universe
                 ) -> np.ndarray:
@@ -109,8 +109,8 @@ def sector_codes(symbols:list[str], # the panel's symbols
 def panel_arrays(panel:Panel, # bars
                  sectors:dict[str, str]|None=None, # symbol -> sector (default: the configured universe)
                 ) -> dict[str, np.ndarray]:
-    "All kernel inputs of a panel: the OHLCV arrays, the calendar inputs and the sector codes."
-    return {**{c: getattr(panel, c) for c in OHLCV}, **calendar_inputs(panel.index), 'sector': sector_codes(panel.symbols, sectors)}
+    "All kernel inputs of a panel: the OHLCV arrays (column-major, as `columnwise` reads them), the calendar inputs and the sector codes."
+    return {**{c: np.asfortranarray(getattr(panel, c)) for c in OHLCV}, **calendar_inputs(panel.index), 'sector': sector_codes(panel.symbols, sectors)}
 
 def compute(feature:str|Feature, # a registered name or a Feature
             panel:Panel, # bars
