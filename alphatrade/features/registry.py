@@ -16,8 +16,8 @@ from ..data.bars import Panel, OHLCV
 __all__ = ['INPUTS', 'STATIC', 'FEATURES', 'Feature', 'register', 'calendar_inputs', 'columnwise', 'sector_codes', 'panel_arrays',
            'compute', 'scramble_after', 'check_causal', 'demo_arrays']
 
-# %% ../../nbs/20_features.registry.ipynb #51afd8d9
-INPUTS = (*OHLCV, 'session', 'minute', 'sector')
+# %% ../../nbs/20_features.registry.ipynb #7b46dd39
+INPUTS = (*OHLCV, 'session', 'minute', 'close_minute', 'sector')
 STATIC = ('sector',)  # per-symbol inputs (length N), not per-bar
 
 @dataclass(frozen=True)
@@ -45,14 +45,23 @@ def register(f:Feature) -> Feature:
     FEATURES[f.name] = f
     return f
 
-# %% ../../nbs/20_features.registry.ipynb #6f54181f
+# %% ../../nbs/20_features.registry.ipynb #af8271e9
 def calendar_inputs(index:pd.DatetimeIndex, # the panel's tz-aware timestamps
                    ) -> dict[str, np.ndarray]:
-    "`session` (ordinal of each bar's session, from 0) and `minute` (minutes since midnight, New York) as float64 arrays."
-    days = session_dates(index).as_unit('ns').asi8
+    "`session` (ordinal of each bar's session), `minute` (minutes since midnight, New York) and `close_minute` (the session's scheduled close, same units) as float64 arrays."
+    d = session_dates(index)
+    days = d.as_unit('ns').asi8
     session = np.cumsum(np.r_[0, days[1:] != days[:-1]]).astype(np.float64)
     local = index.tz_convert(TZ)
-    return {'session': session, 'minute': np.asarray(local.hour * 60 + local.minute, np.float64)}
+    close_minute = np.full(len(index), 960.0)
+    if len(index):
+        from alphatrade.core.calendar import sessions
+        s = sessions(d.min(), d.max())
+        c = s['close'].dt.tz_convert(TZ)
+        i = s.index.get_indexer(d)
+        cm = np.asarray(c.dt.hour * 60 + c.dt.minute, np.float64)
+        close_minute = np.where(i >= 0, cm[np.maximum(i, 0)], 960.0)  # days without a session: the regular close
+    return {'session': session, 'minute': np.asarray(local.hour * 60 + local.minute, np.float64), 'close_minute': close_minute}
 
 # %% ../../nbs/20_features.registry.ipynb #60f2b5ac
 def _has_nan(x:np.ndarray) -> bool:

@@ -376,7 +376,7 @@ register(Feature('beta', beta_1d_nb, ('high', 'low'), {'n': 5}, family='statisti
                  talib=lambda ta, high, low, n: ta.BETA(high, low, timeperiod=n),
                  doc="slope of the low's 1-bar simple returns on the high's over n pairs (TA-Lib BETA)"))
 
-# %% ../../nbs/26_features.statistics.ipynb #708225e0
+# %% ../../nbs/26_features.statistics.ipynb #0813f84e
 @njit(cache=True)
 def time_of_day_1d_nb(minute, close):
     "sin and cos of 2*pi*(minute-570)/390: the bar start's position in the regular session."
@@ -390,18 +390,18 @@ def session_bar_1d_nb(minute, close, bar_minutes):
     return np.floor((minute - 570.0) / bar_minutes)
 
 @njit(cache=True)
-def minutes_to_close_1d_nb(minute, close, bar_minutes):
-    "Minutes from the bar's end to a 16:00 close: 960 - minute - bar_minutes."
+def minutes_to_close_1d_nb(minute, close_minute, close, bar_minutes):
+    "Minutes from the bar's end to the session's scheduled close: close_minute - minute - bar_minutes."
     if bar_minutes <= 0: raise ParameterError('minutes_to_close: bar_minutes must be > 0')
-    return 960.0 - minute - bar_minutes
+    return close_minute - minute - bar_minutes
 
-# %% ../../nbs/26_features.statistics.ipynb #928625ae
+# %% ../../nbs/26_features.statistics.ipynb #498fc37c
 register(Feature('time_of_day', time_of_day_1d_nb, ('minute', 'close'), outputs=('tod_sin', 'tod_cos'), family='session',
                  doc='sin/cos of 2*pi*(minute-570)/390, the bar start in the 390-minute session'))
 register(Feature('session_bar', session_bar_1d_nb, ('minute', 'close'), {'bar_minutes': 15}, family='session',
                  doc='bar index in the session from the clock, floor((minute-570)/bar_minutes); 0 at 09:30'))
-register(Feature('minutes_to_close', minutes_to_close_1d_nb, ('minute', 'close'), {'bar_minutes': 15}, family='session',
-                 doc='minutes from the bar end to 16:00 (regular close assumed; early closes overstated)'))
+register(Feature('minutes_to_close', minutes_to_close_1d_nb, ('minute', 'close_minute', 'close'), {'bar_minutes': 15}, family='session',
+                 doc="minutes from the bar end to the session's scheduled close (early closes from the calendar)"))
 
 # %% ../../nbs/26_features.statistics.ipynb #f24b7916
 @njit(cache=True)
