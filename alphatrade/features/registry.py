@@ -14,7 +14,7 @@ from ..data.bars import Panel, OHLCV
 
 # %% auto #0
 __all__ = ['INPUTS', 'STATIC', 'FEATURES', 'Feature', 'register', 'calendar_inputs', 'columnwise', 'sector_codes', 'panel_arrays',
-           'compute', 'scramble_after', 'check_causal', 'demo_arrays']
+           'compute', 'feature', 'scramble_after', 'check_causal', 'demo_arrays']
 
 # %% ../../nbs/20_features.registry.ipynb #7b46dd39
 INPUTS = (*OHLCV, 'session', 'minute', 'close_minute', 'sector')
@@ -130,7 +130,35 @@ def compute(feature:str|Feature, # a registered name or a Feature
     outs = columnwise(f, panel_arrays(panel, sectors if sectors is not None or 'sector' in f.inputs else {}), params)
     return {n: panel.wrap(o) for n, o in zip(f.out_names(), outs)}
 
-# %% ../../nbs/20_features.registry.ipynb #87bd167f
+# %% ../../nbs/20_features.registry.ipynb #cb431666
+def feature(name:str|Feature, # a registered feature
+            data, # Panel, long bars, one symbol's OHLCV DataFrame, or a close Series
+            sectors:dict[str, str]|None=None, # for sector-relative features
+            **params):
+    "Compute a registered feature on a panel, on long bars, or on one symbol's frame or close series."
+    f = FEATURES[name] if isinstance(name, str) else name
+    if isinstance(data, Panel): return compute(f, data, sectors, **params)
+    if isinstance(data, pd.DataFrame) and isinstance(data.index, pd.MultiIndex):
+        from alphatrade.data.bars import to_panel
+        pn = to_panel(data)
+        outs = columnwise(f, panel_arrays(pn, sectors if sectors is not None or 'sector' in f.inputs else {}), params)
+        idx = data.index.remove_unused_levels()
+        ct, cs = (np.asarray(c) for c in idx.codes)
+        return pd.DataFrame({n: o[ct, cs] for n, o in zip(f.out_names(), outs)}, index=data.index)
+    if isinstance(data, pd.Series): data = data.to_frame('close')
+    if not isinstance(data, pd.DataFrame) or not isinstance(data.index, pd.DatetimeIndex):
+        raise DataError('unsupported input for a feature', key=type(data).__name__, expected='a Panel, long bars, or one symbol\'s frame/series with a DatetimeIndex')
+    need = [i for i in f.inputs if i in OHLCV]
+    if missing := [i for i in need if i not in data.columns]:
+        raise DataError('input lacks columns the feature needs', key=f'{f.name}: {missing}', expected=f'columns {need}')
+    if f.cross_sectional: raise ParameterError('cross-sectional feature needs the whole universe', key=f.name, expected='a Panel or long bars')
+    arrays = {c: data[c].to_numpy(np.float64).reshape(-1, 1) for c in need}
+    idx = data.index if data.index.tz is not None else data.index.tz_localize(TZ)
+    outs = columnwise(f, {**arrays, **calendar_inputs(idx)}, params)
+    if len(outs) == 1: return pd.Series(outs[0][:, 0], index=data.index, name=f.name)
+    return pd.DataFrame({n: o[:, 0] for n, o in zip(f.out_names(), outs)}, index=data.index)
+
+# %% ../../nbs/20_features.registry.ipynb #367b64fc
 def scramble_after(arrays:dict[str, np.ndarray], t:int, rng:np.random.Generator) -> dict[str, np.ndarray]:
     "A copy of `arrays` whose rows after `t` are random but valid bars (OHLC consistent, positive volume)."
     out = {k: v.copy() for k, v in arrays.items()}
@@ -166,7 +194,7 @@ def check_causal(f:Feature, # the feature
                     bad.append(f'{f.name}.{name}: row {i} differs when the data is {what} at t={t} ({a[i, j]!r} vs {other[i, j]!r})')
     return bad
 
-# %% ../../nbs/20_features.registry.ipynb #49686076
+# %% ../../nbs/20_features.registry.ipynb #00c5780e
 def demo_arrays(T:int=300, N:int=3, seed:int=0, start:str='2024-01-02') -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
     "A small random panel on the session grid (a late-listed symbol, a missing bar, two sectors) for causality tests."
     from alphatrade.core.calendar import bar_grid
