@@ -43,7 +43,15 @@ def label_times(t1:pd.Series|pd.DataFrame, # label end times: a Series indexed b
     if (bad := np.diff(a0) < 0).any(): raise DataError('labels must be sorted by t0', key='t1', row=str(t1.index[np.argmax(bad) + 1]), expected='non-decreasing start times (sort the stacked label table by t0)')
     return a0, a1
 
-# %% ../../nbs/30_models.cv.ipynb #1bdf48de
+# %% ../../nbs/30_models.cv.ipynb #85d1fd89
+def _check_X(X, t1, n):
+    "X has one row per label in t1's order: its index is t1's, or (t0, symbol, ...) rows whose first level is t1's index, or a RangeIndex."
+    if len(X) != n: raise DataError('X and t1 have different lengths', key='X', expected=f'{n} rows (one per label), got {len(X)}')
+    idx = getattr(X, 'index', None)
+    if not isinstance(idx, pd.Index) or isinstance(idx, pd.RangeIndex) or idx.equals(t1.index): return
+    if isinstance(idx, pd.MultiIndex) and idx.get_level_values(0).equals(pd.Index(t1.index)): return
+    raise DataError("X's index differs from t1's", key='X', expected="the rows of X in the order of the labels (X's index, or its first level, equal to t1's index)")
+
 def _runs(pos:np.ndarray) -> list[np.ndarray]:
     "Split sorted positions into maximal runs of consecutive integers."
     return np.split(pos, np.flatnonzero(np.diff(pos) != 1) + 1) if len(pos) else []
@@ -76,7 +84,7 @@ def purge_train(train_idx, # candidate training positions
             keep &= ~((tr0 > b) & (tr0 <= a0[min(p + h, n) - 1]))   # embargo: the next h, whole time stamps
     return train[keep]
 
-# %% ../../nbs/30_models.cv.ipynb #fe796403
+# %% ../../nbs/30_models.cv.ipynb #b771a743
 class PurgedKFold:
     "K-fold cross-validation with contiguous test folds, purged and embargoed training sets (AFML snippet 7.3)."
     def __init__(self, n_splits:int=5, # number of contiguous test folds (>= 2)
@@ -102,9 +110,7 @@ class PurgedKFold:
         if t1 is None: raise ParameterError('PurgedKFold needs the label end times t1', key='t1', expected='PurgedKFold(t1=labels) or split(X, t1=labels)')
         a0, a1 = label_times(t1)
         n = len(a0)
-        if len(X) != n: raise DataError('X and t1 have different lengths', key='X', expected=f'{n} rows (one per label), got {len(X)}')
-        if isinstance(getattr(X, 'index', None), pd.Index) and not isinstance(X.index, pd.RangeIndex) and not X.index.equals(t1.index):
-            raise DataError("X's index differs from t1's", key='X', expected='the rows of X in the order of the labels')
+        _check_X(X, t1, n)
         if self.n_splits > n: raise ParameterError('more folds than observations', key='n_splits', expected=f'<= {n}')
         pos = np.arange(n)
         for k, test in enumerate(np.array_split(pos, self.n_splits)):
@@ -155,16 +161,11 @@ def cv_score(model, # an unfitted scikit-learn classifier
         scores.append(score_fitted(m, _take(X, test), _take(y, test), w1, scoring, classes))
     return pd.Series(scores, name=scoring).rename_axis('fold')
 
-# %% ../../nbs/30_models.cv.ipynb #0f418053
+# %% ../../nbs/30_models.cv.ipynb #e3817483
 def _check_int(v, name, lo):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise ParameterError(f'{name} must be an integer >= {lo}', key=name, expected=f'>= {lo}, got {v!r}')
     return int(v)
-
-def _check_X(X, t1, n):
-    if len(X) != n: raise DataError('X and t1 have different lengths', key='X', expected=f'{n} rows (one per label), got {len(X)}')
-    if isinstance(getattr(X, 'index', None), pd.Index) and not isinstance(X.index, pd.RangeIndex) and not X.index.equals(t1.index):
-        raise DataError("X's index differs from t1's", key='X', expected='the rows of X in the order of the labels')
 
 class CombinatorialPurgedCV:
     "Combinatorial purged cross-validation: every choice of `n_test_folds` of `n_folds` contiguous folds is a test set (AFML ch. 12)."
