@@ -24,7 +24,7 @@ __all__ = ['workflows_dir', 'list_workflows', 'parse_params', 'code_version', 'm
 # %% ../../nbs/80_mlops.workflow.ipynb #6f375dd2
 _log = get_logger(__name__)
 
-# %% ../../nbs/80_mlops.workflow.ipynb #c98ade41
+# %% ../../nbs/80_mlops.workflow.ipynb #72a8c1fc
 def workflows_dir(root:Path|None=None) -> Path:
     "The folder holding workflow notebooks."
     return (root or project_root())/'nbs'/'workflows'
@@ -34,7 +34,7 @@ def list_workflows(root:Path|None=None) -> list[str]:
     d = workflows_dir(root)
     return sorted(p.stem for p in d.glob('*.ipynb')) if d.is_dir() else []
 
-def parse_params(pairs:list[str], # `key=value` strings; values are read as YAML (numbers, booleans, lists)
+def parse_params(pairs:list[str], # `key=value` strings; values are read as YAML (numbers, booleans, lists, mappings)
                 ) -> dict:
     "Parse command-line `-p key=value` pairs."
     out = {}
@@ -43,7 +43,7 @@ def parse_params(pairs:list[str], # `key=value` strings; values are read as YAML
         k, v = p.split('=', 1)
         try: val = yaml.safe_load(v)
         except yaml.YAMLError: val = v
-        out[k.strip()] = val if isinstance(val, (bool, int, float, list)) else v
+        out[k.strip()] = val if isinstance(val, (bool, int, float, list, dict)) else v
     return out
 
 # %% ../../nbs/80_mlops.workflow.ipynb #6596073d

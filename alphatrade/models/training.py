@@ -15,8 +15,10 @@ from ..features.builder import Column, FeatureSpec, build_features, default_spec
 from ..features.labels import average_uniqueness, cusum_events, ewm_vol, triple_barrier_labels
 
 # %% auto #0
-__all__ = ['TRAINING_FAMILIES', 'LabelSpec', 'training_spec', 'make_labels', 'Dataset', 'make_dataset', 'holdout_split',
-           'classification_scores', 'calibration_table', 'calibration_figure', 'strategy_returns', 'fold_table']
+__all__ = ['TRAINING_FAMILIES', 'DEEP_KINDS', 'ENSEMBLE_KINDS', 'MODEL_KINDS', 'ENSEMBLE_MEMBERS', 'LabelSpec', 'training_spec',
+           'make_labels', 'Dataset', 'make_dataset', 'holdout_split', 'classification_scores', 'calibration_table',
+           'calibration_figure', 'strategy_returns', 'fold_table', 'make_estimator', 'pbo_candidates',
+           'oos_probabilities']
 
 # %% ../../nbs/38_models.training.ipynb #3a43723c
 _log = get_logger(__name__)
@@ -203,3 +205,58 @@ def fold_table(result, # a `models.cv.CVResult` on this dataset
         rows.append({'split': k, 'test_start': ds.times[test].min(), 'test_end': ds.times[test].max(),
                      'n_train': len(train), 'n_test': len(test), result.scores.name: float(s), 'auc': auc})
     return pd.DataFrame(rows).set_index('split')
+
+# %% ../../nbs/38_models.training.ipynb #5f22cc37
+from .gbm import KINDS as TREE_KINDS, make_model
+DEEP_KINDS = ('lstm', 'transformer')
+ENSEMBLE_KINDS = ('voting', 'stacking')
+MODEL_KINDS = TREE_KINDS + DEEP_KINDS + ENSEMBLE_KINDS
+ENSEMBLE_MEMBERS = ('xgboost', 'lightgbm', 'catboost')
+
+def make_estimator(kind:str, # one of `MODEL_KINDS`
+                   seed:int=0, # random seed
+                   n_jobs:int=1, # threads
+                   device:str='auto', # 'auto', 'cpu' or 'cuda' (tree boosters and deep models)
+                   **params, # the estimator's own parameters
+                  ):
+    "An unfitted classifier for a model name."
+    if kind in TREE_KINDS: return make_model(kind, seed, device, n_jobs, **params)
+    if kind in DEEP_KINDS:
+        from alphatrade.models.deep import make_deep_model
+        return make_deep_model(kind, seed=seed, device=device, n_jobs=n_jobs, **params)
+    if kind in ENSEMBLE_KINDS:
+        from alphatrade.models.ensemble import StackingEnsemble, VotingEnsemble
+        members = [(k, make_model(k, seed, device, n_jobs)) for k in ENSEMBLE_MEMBERS]
+        return VotingEnsemble(members, **params) if kind == 'voting' else StackingEnsemble(members, **params)
+    raise ParameterError('unknown model', key='model', expected=f'one of {MODEL_KINDS}, got {kind!r}')
+
+# %% ../../nbs/38_models.training.ipynb #fd42c9f2
+_GRIDS = {
+    'xgboost': [dict(max_depth=d, learning_rate=lr) for d in (3, 6) for lr in (0.03, 0.1)],
+    'lightgbm': [dict(max_depth=d, num_leaves=2 ** d - 1, learning_rate=lr) for d in (3, 6) for lr in (0.03, 0.1)],
+    'catboost': [dict(depth=d, learning_rate=lr) for d in (3, 6) for lr in (0.03, 0.1)],
+    'random_forest': [dict(max_depth=d, min_samples_leaf=m) for d in (4, 8) for m in (5, 50)],
+    'lstm': [dict(hidden=h, lr=lr) for h in (16, 32) for lr in (1e-3, 3e-3)],
+    'transformer': [dict(hidden=h, lr=lr) for h in (16, 32) for lr in (1e-3, 3e-3)],
+}
+
+def pbo_candidates(kind:str, # the workflow's model name
+                   seed:int=0, n_jobs:int=1, device:str='auto',
+                   base:dict|None=None, # the run's own model parameters (the grid overrides only its keys)
+                  ) -> dict:
+    "Name -> unfitted estimator: a 2 x 2 grid around `kind`, or an ensemble's members plus the ensemble."
+    if kind in ENSEMBLE_KINDS:
+        return {**{k: make_estimator(k, seed, n_jobs, device) for k in ENSEMBLE_MEMBERS}, kind: make_estimator(kind, seed, n_jobs, device, **(base or {}))}
+    if kind not in _GRIDS: raise ParameterError('unknown model', key='model', expected=f'one of {MODEL_KINDS}, got {kind!r}')
+    return {', '.join(f'{k}={v}' for k, v in g.items()): make_estimator(kind, seed, n_jobs, device, **{**(base or {}), **g}) for g in _GRIDS[kind]}
+
+# %% ../../nbs/38_models.training.ipynb #d13c3a2a
+def oos_probabilities(result, # a `models.cv.CVResult`
+                      index:pd.Index, # the rows that were cross-validated, in order
+                     ) -> pd.Series:
+    "Out-of-sample probability of the positive class per row (mean over CPCV paths; NaN where never tested)."
+    if result.paths:
+        return pd.concat([p.reindex(index) for p in result.paths], axis=1).mean(axis=1).rename('p')
+    out = np.full(len(index), np.nan)
+    for (_, test), p in zip(result.splits, result.predictions): out[test] = np.asarray(p, np.float64)
+    return pd.Series(out, index=index, name='p')
