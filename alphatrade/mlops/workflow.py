@@ -19,7 +19,7 @@ from ..core.log import get_logger, log_event
 
 # %% auto #0
 __all__ = ['workflows_dir', 'list_workflows', 'parse_params', 'code_version', 'make_run_id', 'to_html', 'WorkflowRun',
-           'run_workflow']
+           'run_workflow', 'workflow_bars']
 
 # %% ../../nbs/80_mlops.workflow.ipynb #6f375dd2
 _log = get_logger(__name__)
@@ -130,3 +130,23 @@ def run_workflow(name:str, # a workflow in nbs/workflows
     log_event(_log, 'workflow end', name=name, run_id=run_id, ok=run.ok, html=str(html))
     if err and raise_on_error: raise WorkflowError(f'workflow failed: {err}', key=name, file=str(html))
     return run
+
+# %% ../../nbs/80_mlops.workflow.ipynb #1be8a431
+def workflow_bars(symbols:str='all', # comma-separated symbols, or 'all' (the configured universe)
+                  start:str|None=None, # first session (inclusive)
+                  end:str|None=None, # last session (inclusive)
+                  data_dir:str|Path='', # folder of bar files or a Parquet dataset ('' = settings data.raw_dir)
+                  cfg=None, # project configuration (default: `load_config()`)
+                 ):
+    "Load a workflow's bars, generating the synthetic market into an empty default data folder first; returns (LoadResult, notes)."
+    from alphatrade.data.loader import load_bars
+    from alphatrade.data.synthetic import write_synthetic
+    cfg = cfg or load_config()
+    src = Path(data_dir) if data_dir else cfg.raw_dir
+    notes = []
+    if not data_dir and not any(p.suffix in ('.csv', '.parquet') for p in src.glob('*') if p.is_file()):
+        s = cfg.settings.synthetic
+        write_synthetic(src, years=s.years, end=s.end, seed=s.seed, signal_strength=s.signal_strength)
+        notes.append(f'{src} held no data, so the synthetic market was generated first (seed {s.seed}, {s.years} years to {s.end}, signal strength {s.signal_strength}).')
+    sym = None if str(symbols).strip().lower() == 'all' else [x.strip().upper() for x in str(symbols).split(',') if x.strip()]
+    return load_bars(src, symbols=sym, start=start, end=end), notes
