@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install backtest test nbtest pytest export clean-nbs sync-check bench readme lab clean
+.PHONY: install backtest train test nbtest pytest export clean-nbs sync-check bench readme lab clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ install: $(STAMP)
 
 backtest: install
 	$(BIN)/alphatrade run backtest -p symbols=all -p start=2023-01-03 -p end=2024-12-31
+
+# the training workflow on the whole universe (two years of bars; about 10 minutes on 2 cores)
+train: install
+	$(BIN)/alphatrade run train -p symbols=all -p start=2023-01-03 -p end=2024-12-31
 
 test: install nbtest pytest
 
