@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 from alphatrade.data.synthetic import generate_market
 from alphatrade.models.cv import CrossValidationTrainer
 from alphatrade.models.gbm import make_model
-from alphatrade.models.training import LabelSpec, holdout_split, make_dataset
+from alphatrade.models.training import LabelSpec, holdout_split, make_dataset, oos_probabilities
 
 SEED = 11
 
@@ -39,14 +39,13 @@ def planted(): return _dataset(signal_strength=0.25)
 def noise(): return _dataset(noise=True)
 
 
-def _oos_auc(ds):
-    "(purged 4-fold CV AUC over all rows, hold-out AUC) of the default LightGBM."
+def _oos_auc(ds, method='purged_kfold'):
+    "(CV AUC over all training rows, hold-out AUC) of the default LightGBM; CPCV: predictions averaged over the paths."
     train, test = holdout_split(ds, 0.25)
     model = make_model('lightgbm', seed=0, n_jobs=2, n_estimators=100)
-    cv = CrossValidationTrainer('purged_kfold', n_splits=4, embargo_pct=0.01)
+    cv = CrossValidationTrainer(method, n_splits=4, n_test_folds=2, embargo_pct=0.01)
     res = cv.cross_validate(model, train.X, train.y, train.times, t1=train.t1.to_numpy(), sample_weight=train.weight.to_numpy())
-    p = np.empty(len(train))
-    for (_, te), pr in zip(res.splits, res.predictions): p[te] = pr.to_numpy()
+    p = oos_probabilities(res, train.X.index)
     cv_auc = roc_auc_score(train.y, p)
     m = model.fit(train.X, train.y, sample_weight=train.weight)
     return cv_auc, roc_auc_score(test.y, m.predict_proba(test.X)[:, 1])
@@ -58,8 +57,9 @@ def test_planted_signal_is_found(planted):
     assert ho_auc >= 0.55, f'hold-out AUC {ho_auc:.4f} < 0.55 on the planted signal'
 
 
-def test_noise_is_not_predictable(noise):
-    cv_auc, ho_auc = _oos_auc(noise)
+@pytest.mark.parametrize('method', ['purged_kfold', 'cpcv'])
+def test_noise_is_not_predictable(noise, method):
+    cv_auc, ho_auc = _oos_auc(noise, method)
     assert abs(cv_auc - 0.5) <= 0.03, f'purged CV AUC {cv_auc:.4f} on pure noise: leakage?'
     assert abs(ho_auc - 0.5) <= 0.03, f'hold-out AUC {ho_auc:.4f} on pure noise: leakage?'
 
