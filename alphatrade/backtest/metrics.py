@@ -387,8 +387,8 @@ def strategy_attribution(positions:dict, # strategy name -> its positions (times
     "Per-bar P&L of each strategy's own positions (timestamps × strategies)."
     return pd.DataFrame({k: pnl_attribution(p, close, open, kind).sum(axis=1) for k, p in positions.items()})
 
-# %% ../../nbs/61_backtest.metrics.ipynb #e89a8f1f
-COST_COLUMNS = ('commission', 'spread', 'impact', 'slippage')
+# %% ../../nbs/61_backtest.metrics.ipynb #11bd4bce
+COST_COLUMNS = ('commission', 'fees', 'spread_cost', 'impact_cost', 'slippage')   # the engines' fill columns (backtest.costs)
 
 def cost_breakdown(fills:pd.DataFrame, # fills with any of COST_COLUMNS (and qty, price for bps)
                    by:str|None='symbol', # group rows by this column (None: one total row)
