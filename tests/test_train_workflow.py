@@ -27,7 +27,7 @@ def _text(nb):
 @pytest.fixture(scope='module')
 def gbm_run(synth_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp('train_reports')
-    p = _run('run', 'train', '-p', f'data_dir={synth_dir}', '-p', 'symbols=all', '-p', 'start=2024-10-01', '-p', 'end=2024-12-31',
+    p = _run('run', 'train', '-p', f'data_dir={synth_dir}', '-p', 'symbols=all', '-p', 'start=2024-10-01', '-p', 'end=2024-11-29',
              '-p', 'cv=cpcv', '-p', 'n_splits=4', '-p', 'model_params={n_estimators: 40}', '-p', 'shap_rows=80',
              '-p', 'model_name=e2e-lgbm', '--run-id', 'e2e-train', '--reports', str(out))
     return p, out
@@ -69,7 +69,7 @@ def test_registered_model_loads_and_matches(gbm_run, synth_dir):
     assert {'cv_mean_auc', 'holdout_auc', 'pbo', 'n_trials'} <= set(run.data.metrics) and run.data.metrics['n_trials'] == 4
     assert run.data.params['model'] == 'lightgbm' and run.data.tags['data_hash'] in html
     model = tr.load_model('e2e-lgbm')
-    bars = load_bars(synth_dir, start='2024-10-01', end='2024-12-31').bars
+    bars = load_bars(synth_dir, start='2024-10-01', end='2024-11-29').bars
     ds = make_dataset(bars, training_spec())
     pr = model.predict_proba(ds.X.iloc[-50:])
     assert pr.shape == (50, 2) and np.allclose(pr.sum(1), 1) and model.n_trees_ == 40
@@ -83,3 +83,20 @@ def test_train_sequence_model(synth_dir, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     text = _text(json.loads((tmp_path / 'e2e-lstm.ipynb').read_text()))
     assert 'over 3 splits' in text and 'model logged, not registered' in text and 'PBO not computed' in text
+
+
+def test_backtest_of_the_registered_model(gbm_run, synth_dir, tmp_path):
+    """The backtest workflow trades the model the train workflow registered, only after its training period, and
+    counts the model search's trials (recorded in MLflow) in its overfitting statistics."""
+    p = _run('run', 'backtest', '-p', f'data_dir={synth_dir}', '-p', 'symbols=all', '-p', 'start=2024-10-01', '-p', 'end=2024-12-31',
+             '-p', 'strategy=ml', '-p', 'model_name=e2e-lgbm', '-p', 'strategy_params={upper: 0.5, lower: 0.5}',
+             '--run-id', 'e2e-ml', '--reports', str(tmp_path))
+    assert p.returncode == 0, p.stderr[-3000:]
+    nb = json.loads((tmp_path / 'e2e-ml.ipynb').read_text())
+    text = _text(nb)
+    assert re.search(r'model e2e-lgbm version \d+ from MLflow run [0-9a-f]{32} \(4 trials recorded\)', text)
+    m = re.search(r'([\d,]+) fills from (\S+ \S+) to', text)
+    assert m and int(m.group(1).replace(',', '')) > 0, 'the model never traded'
+    assert m.group(2) > '2024-11-30', f'first fill {m.group(2)} falls inside the training period (to 2024-11-29)'
+    html = (tmp_path / 'e2e-ml.html').read_text()
+    assert 'Overfitting statistics' in html and 'trials' in html
