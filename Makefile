@@ -34,7 +34,7 @@ nbtest: install
 	rm -rf .numba_cache && NUMBA_CACHE_DIR=.numba_cache $(BIN)/nbdev-test --n-workers 2 --timing
 
 pytest: install
-	NUMBA_CACHE_DIR=.numba_cache $(BIN)/python -m pytest
+	NUMBA_CACHE_DIR=.numba_cache $(BIN)/python -m pytest --durations=15
 
 export: install
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean

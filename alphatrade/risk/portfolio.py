@@ -17,9 +17,9 @@ from ..core.calendar import bars_per_year
 from ..core.errors import DataError, ParameterError
 
 # %% auto #0
-__all__ = ['COV_METHODS', 'LINKAGES', 'OBJECTIVES', 'periods_per_year', 'check_returns', 'covariance', 'check_cov', 'Optimizer',
-           'HierarchicalRiskParity', 'MeanVariance', 'risk_constraints', 'diversification_ratio', 'MaxDiversification',
-           'BlackLitterman', 'rebalance_costs']
+__all__ = ['COV_METHODS', 'LINKAGES', 'OBJECTIVES', 'OPTIMIZERS', 'periods_per_year', 'check_returns', 'covariance', 'check_cov',
+           'Optimizer', 'HierarchicalRiskParity', 'MeanVariance', 'risk_constraints', 'diversification_ratio',
+           'MaxDiversification', 'BlackLitterman', 'rebalance_costs', 'PortfolioStrategy']
 
 # %% ../../nbs/53_risk.portfolio.ipynb #b90f8efb
 def periods_per_year(freq:str='1D', # bar length: '1D' for daily returns, '15min', '1h', ... for intraday bars
@@ -328,3 +328,44 @@ def rebalance_costs(weights:pd.DataFrame, # target weights, one row per rebalanc
         out.append((turnover, float(cost(trades)) if callable(cost) else turnover * cost / 1e4))
         held = target
     return pd.DataFrame(out, index=weights.index, columns=['turnover', 'cost'])
+
+# %% ../../nbs/53_risk.portfolio.ipynb #797d4b02
+from ..strategy.base import BaseStrategy
+from ..data.bars import Panel
+
+OPTIMIZERS = {'hrp': HierarchicalRiskParity, 'mvo': MeanVariance, 'max_div': MaxDiversification, 'black_litterman': BlackLitterman}
+
+@dataclass(frozen=True)
+class PortfolioStrategy(BaseStrategy):
+    "Walk-forward portfolio optimisation on daily returns, rebalanced every `every` sessions at the next open."
+    optimizer:str|Optimizer = 'hrp' # 'hrp', 'mvo', 'max_div', 'black_litterman' or an `Optimizer`
+    window:int = 60 # sessions of daily returns in each estimation window
+    every:int = 5 # sessions between rebalances
+    params:dict|None = None # parameters of a named optimizer, e.g. {'linkage': 'ward'}
+    name:str = 'portfolio'
+
+    def __post_init__(self):
+        if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS: raise ParameterError('unknown optimizer', key='optimizer', expected=f'one of {sorted(OPTIMIZERS)} or an Optimizer, got {self.optimizer!r}')
+        if not isinstance(self.optimizer, (str, Optimizer)): raise ParameterError('optimizer must be a name or an Optimizer', key='optimizer', expected=f'one of {sorted(OPTIMIZERS)}')
+        if int(self.every) != self.every or self.every < 1: raise ParameterError('every must be a positive integer', key='every', expected=f'>= 1, got {self.every}')
+
+    @property
+    def warmup(self) -> int: return 26 * (int(self.window) + 1)
+
+    def model(self) -> Optimizer:
+        "The optimizer."
+        return OPTIMIZERS[self.optimizer](**(self.params or {})) if isinstance(self.optimizer, str) else self.optimizer
+
+    def target_weights(self, panel:Panel) -> pd.DataFrame:
+        "T×N weights: each rebalance's weights on the last bar of the session before it; NaN elsewhere (hold)."
+        close = pd.DataFrame(panel.close, index=panel.index, columns=panel.symbols)
+        day = close.index.normalize()
+        last_bar = close.index.to_series().groupby(day).max()                  # each session's last bar
+        daily = close.groupby(day).last()
+        R = daily.pct_change().iloc[1:]
+        out = pd.DataFrame(np.nan, index=panel.index, columns=panel.symbols)
+        if len(R) <= self.window: return out
+        W = self.model().rolling_optimize(R, int(self.window), int(self.every))
+        prev = {d: p for p, d in zip(daily.index[:-1], daily.index[1:])}      # session -> the session before
+        for d, w in W.iterrows(): out.loc[last_bar[prev[d]]] = w.reindex(panel.symbols).to_numpy()
+        return out

@@ -133,7 +133,7 @@ def check_causal(strategy:Strategy, # the strategy to test
                                  f'({panel.index[i]}), {panel.symbols[j]} is {part[i, j]!r}; on the full panel it is {ref[i, j]!r}')
     return rows
 
-# %% ../../nbs/39_strategy.base.ipynb #e74f0240
+# %% ../../nbs/39_strategy.base.ipynb #19e21234
 STRATEGIES:dict[str, str|type] = {
     'momentum': 'alphatrade.strategy.momentum:MomentumStrategy',
     'mtf_momentum': 'alphatrade.strategy.trend:MTFMomentumStrategy',
@@ -141,6 +141,7 @@ STRATEGIES:dict[str, str|type] = {
     'mean_reversion': 'alphatrade.strategy.mean_reversion:ZScoreMeanReversion',
     'pairs': 'alphatrade.strategy.mean_reversion:PairsStrategy',
     'ml': 'alphatrade.strategy.ml:MLStrategy',
+    'portfolio': 'alphatrade.risk.portfolio:PortfolioStrategy',
 }
 
 def register_strategy(name:str, # registry name
