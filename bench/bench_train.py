@@ -14,7 +14,7 @@ and a 4-bar label dilutes it, so values slightly above 0.5 are expected).
 
 There is no peer library: the figures are reported as they are (peer_s=None, no ratio). Threads:
 `n_jobs` = all cores (override with ALPHATRADE_BENCH_JOBS); results are reproducible for a fixed thread
-count. The random forest and the sequence models are the slow ones: run with `--repeat 1`."""
+count. The random forest and the sequence models are the slow ones: run with `--repeat 0` (one timed fit each)."""
 import os
 from functools import lru_cache
 import numpy as np

@@ -4,7 +4,7 @@ Each benchmark module `bench/bench_NAME.py` defines `cases()`, yielding dicts wi
 `ours` (a zero-argument callable), `peer` (name), `peer_fn` (callable or None), `peer_s` (a fixed
 target in seconds when there is no peer, or None: no ratio), `equal` (a callable comparing the two
 results) and optionally `extra` (a callable on our result returning more fields, e.g. memory).
-Times are medians of `--repeat` runs after one warm-up call; the warm-up's excess over the median
+Times are medians of `--repeat` runs after one warm-up call (`--repeat 0`: one call, no warm-up, for slow benchmarks); the warm-up's excess over the median
 (JIT compilation, caches) is reported separately as `warmup_extra_s`. Ratio = ours / peer.
 A module may also define `summarize(rows)`, returning summary dicts printed after the comparisons.
 """
@@ -15,7 +15,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def timed(fn, repeat):
+    "Result, median time of `repeat` runs after a warm-up call, warm-up time; repeat=0: one timed call (slow benchmarks)."
     t0 = time.perf_counter(); res = fn(); first = time.perf_counter() - t0
+    if repeat == 0: return res, first, first
     ts = []
     for _ in range(repeat):
         t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
