@@ -25,8 +25,8 @@ __all__ = ['ORDER_TYPES', 'OT_MARKET', 'OT_LIMIT', 'OT_STOP', 'OT_STOP_LIMIT', '
            'OF_LIMIT', 'OF_STOP', 'OF_FILLED', 'OF_NOTIONAL', 'OF_COSTS', 'OI_SYM', 'OI_TYPE', 'OI_TIF', 'OI_BAR',
            'OI_STATUS', 'OI_REASON', 'OI_SRC', 'OI_OCO', 'OI_TRIG', 'OI_END', 'OI_MISS', 'OI_ROW', 'FF_BAR', 'FF_SYM',
            'FF_ORDER', 'FF_QTY', 'FF_PRICE', 'FF_COMM', 'FF_FEES', 'FF_SPREAD', 'FF_IMPACT', 'FF_SLIP', 'FILL_COLUMNS',
-           'simulate_weights_nb', 'simulate_orders_nb', 'round_trips_nb', 'BacktestResult', 'backtest', 'run_orders',
-           'backtest_weights']
+           'simulate_weights_nb', 'trigger_nb', 'simulate_orders_nb', 'round_trips_nb', 'BacktestResult', 'backtest',
+           'run_orders', 'backtest_weights']
 
 # %% ../../nbs/60_backtest.engine.ipynb #9b5c6c88
 @njit(cache=True)
@@ -84,9 +84,9 @@ OF_QTY, OF_ACC, OF_LIMIT, OF_STOP, OF_FILLED, OF_NOTIONAL, OF_COSTS = range(7)
 OI_SYM, OI_TYPE, OI_TIF, OI_BAR, OI_STATUS, OI_REASON, OI_SRC, OI_OCO, OI_TRIG, OI_END, OI_MISS, OI_ROW = range(12)
 FF_BAR, FF_SYM, FF_ORDER, FF_QTY, FF_PRICE, FF_COMM, FF_FEES, FF_SPREAD, FF_IMPACT, FF_SLIP = range(10)
 
-# %% ../../nbs/60_backtest.engine.ipynb #01baa73d
+# %% ../../nbs/60_backtest.engine.ipynb #c52ea584
 @njit(cache=True)
-def _trigger_nb(typ, d, trig, o, h, l, lim, stp):
+def trigger_nb(typ, d, trig, o, h, l, lim, stp):
     "Fill test of one order in one bar: (fills, reference price, limit-capped, triggered)."
     if typ == OT_MARKET or (typ == OT_STOP and trig == 1): return True, o, False, trig
     if typ == OT_STOP:
@@ -154,7 +154,7 @@ def _admit_nb(qty, p, state, allow_short):
         if m < -acc: acc, why = -m, RS_NO_SHORT
     return acc, why
 
-# %% ../../nbs/60_backtest.engine.ipynb #6638dee1
+# %% ../../nbs/60_backtest.engine.ipynb #ee1fb2f7
 @njit(cache=True)
 def simulate_orders_nb(open_, high, low, close, volume, # T×N bars (NaN open: no trading in the bar)
                        sigma, adv, # T×N per-bar volatility and volume per bar for impact (NaN: no impact)
@@ -218,7 +218,7 @@ def simulate_orders_nb(open_, high, low, close, volume, # T×N bars (NaN open: n
                     rem = of[i, OF_ACC] - of[i, OF_FILLED]
                     d = 1.0 if rem > 0 else -1.0
                     lim = of[i, OF_LIMIT]
-                    ok, base, is_lim, ntrig = _trigger_nb(typ, d, trig, o, h, l, lim, of[i, OF_STOP])
+                    ok, base, is_lim, ntrig = trigger_nb(typ, d, trig, o, h, l, lim, of[i, OF_STOP])
                     oi[i, OI_TRIG] = ntrig
                     if not ok:
                         oi[i, OI_MISS] = RS_NOT_MARKETABLE
