@@ -10,10 +10,19 @@ from pathlib import Path
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['setup_logging', 'get_logger', 'log_event', 'progress']
+__all__ = ['QUIET_LOGGERS', 'quiet_secret_loggers', 'setup_logging', 'get_logger', 'log_event', 'progress']
 
-# %% ../../nbs/03_core.log.ipynb #3572910c
+# %% ../../nbs/03_core.log.ipynb #6337be8f
 _FMT = '%(asctime)s %(levelname)-7s %(name)s: %(message)s'
+QUIET_LOGGERS = ('websockets', 'websockets.client', 'websockets.server', 'websockets.protocol')
+
+def quiet_secret_loggers():
+    "Cap the loggers that echo authentication frames at INFO."
+    for n in QUIET_LOGGERS:
+        lg = logging.getLogger(n)
+        if lg.level == logging.NOTSET or lg.level < logging.INFO: lg.setLevel(logging.INFO)
+
+quiet_secret_loggers()
 
 def setup_logging(level:str='INFO', # DEBUG, INFO, WARNING or ERROR
                   file:Path|str|None=None, # rotating log file, or None for console only
@@ -21,6 +30,7 @@ def setup_logging(level:str='INFO', # DEBUG, INFO, WARNING or ERROR
                   backup_count:int=3, # rotated files kept
                  ) -> logging.Logger:
     "Configure the `alphatrade` logger: console plus an optional rotating file."
+    quiet_secret_loggers()
     log = logging.getLogger('alphatrade')
     log.setLevel(level)
     for h in list(log.handlers):

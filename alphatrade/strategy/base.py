@@ -14,7 +14,8 @@ from ..data.bars import OHLCV, Panel
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'Strategy', 'BaseStrategy', 'check_int', 'check_float', 'panel_from_close', 'panel_upto',
-           'check_weights', 'check_causal', 'register_strategy', 'strategy_class', 'make_strategy']
+           'check_weights', 'check_causal', 'calendar_bar_number', 'rebalance_mask', 'register_strategy',
+           'strategy_class', 'make_strategy']
 
 # %% ../../nbs/39_strategy.base.ipynb #4104f0a2
 @runtime_checkable
@@ -133,7 +134,27 @@ def check_causal(strategy:Strategy, # the strategy to test
                                  f'({panel.index[i]}), {panel.symbols[j]} is {part[i, j]!r}; on the full panel it is {ref[i, j]!r}')
     return rows
 
-# %% ../../nbs/39_strategy.base.ipynb #19e21234
+# %% ../../nbs/39_strategy.base.ipynb #cdadef46
+def calendar_bar_number(index:pd.DatetimeIndex, # tz-aware 15-minute bar starts
+                       ) -> np.ndarray:
+    "26 × NYSE sessions since 1990-01-02 + 15-minute bars since the session's 09:30 open, per bar."
+    from alphatrade.core.calendar import nyse_calendar
+    ix = pd.DatetimeIndex(index)
+    if ix.tz is None: raise DataError('bar stamps must be tz-aware', key='index', expected='America/New_York stamps')
+    ny = ix.tz_convert('America/New_York')
+    days = pd.DatetimeIndex(ny.date).as_unit('ns')
+    sess = nyse_calendar().sessions
+    k = sess.searchsorted(days.tz_localize(sess.tz) if sess.tz is not None else days)
+    minutes = (ny.hour * 60 + ny.minute - 570).to_numpy()
+    return k.astype(np.int64) * 26 + minutes // 15
+
+def rebalance_mask(index:pd.DatetimeIndex, # tz-aware bar starts
+                   every:int, # bars between rebalances
+                  ) -> np.ndarray:
+    "True at the bars whose calendar bar number is a multiple of `every`: the same bars whatever the panel's start."
+    return calendar_bar_number(index) % int(every) == 0
+
+# %% ../../nbs/39_strategy.base.ipynb #4596779b
 STRATEGIES:dict[str, str|type] = {
     'momentum': 'alphatrade.strategy.momentum:MomentumStrategy',
     'mtf_momentum': 'alphatrade.strategy.trend:MTFMomentumStrategy',
