@@ -48,7 +48,7 @@ def test_run_is_tracked_in_mlflow(ok_run, synth_dir):
     run = mlflow.get_run(rid)
     expected_hash = load_bars(synth_dir, start='2024-10-01', end='2024-12-31').data_hash
     assert run.data.tags['data_hash'] == expected_hash and expected_hash in html
-    assert run.data.params['top_k'] == '2' and run.info.run_name == 'e2e-ok'
+    assert run.data.params['strategy_params.top_k'] == '2' and run.data.params['strategy'] == 'momentum' and run.info.run_name == 'e2e-ok'
     assert 'sharpe_ratio' in run.data.metrics
 
 
