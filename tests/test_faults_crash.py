@@ -155,8 +155,8 @@ def test_PC3_down_while_the_world_moves(tmp_path, caplog):
     manual order and a manual position appear at the broker (AlpacaBroker + FakeAlpaca, in process). Expect: the
     startup check imports the fills and the expiry, flags the manual items as EXTERNAL and halts (not ok); it never
     liquidates (no POST or DELETE). Check: I2 (every journal order resolved, every broker order in the journal or
-    EXTERNAL) and I3 on the journal's symbols; the EXTERNAL alert is present. Not checked: the daily-loss state from
-    `equity - last_equity` (the runner does not restore the breaker from the broker's account yet)."""
+    EXTERNAL) and I3 on the journal's symbols; the EXTERNAL alert is present. The daily-loss state from
+    `equity - last_equity` at the restart: `test_PC3_daily_loss_recomputed_at_restart`."""
     from alphatrade.execution.alpaca import AlpacaBroker
     from alphatrade.execution.fake_alpaca import FakeAlpaca
     sec = Secrets(alpaca_api_key=SecretStr(KEY), alpaca_api_secret=SecretStr(SECRET), alpaca_paper=True)
@@ -202,6 +202,82 @@ def test_PC3_down_while_the_world_moves(tmp_path, caplog):
     finally:
         fake.stop()
 
+
+
+def test_PC3_daily_loss_recomputed_at_restart(data, tmp_path, monkeypatch, caplog):
+    """PC-3, the daily-loss part: "Daily-loss state is recomputed from `equity − last_equity`." A paper session on
+    AlpacaBroker + FakeAlpaca (in process, `arun_live`) trades the 09:30 bar and stops (its breaker, ACTIVE, saved in the
+    journal). While it is down its holdings fall so far that equity is 5 % below `last_equity` (100 000; the limit is
+    3 %). Restarted at 10:20, the runner comes back REDUCE_ONLY **before any bar**: the trip is stamped at the restart
+    (the 10:00 bar, the last completed one), not at the next live bar (10:15), with the daily-loss reason; the 10:15
+    bar keeps it, no order raises a position, and the journal latches REDUCE_ONLY."""
+    from alphatrade.execution.fake_alpaca import FakeAlpaca
+    from alphatrade.execution.runner import EXIT_OK, LiveOptions, arun_live
+    from alphatrade.risk.limits import RiskState
+    monkeypatch.setenv('ALPACA_API_KEY', KEY); monkeypatch.setenv('ALPACA_API_SECRET', SECRET); monkeypatch.setenv('ALPACA_PAPER', 'true')
+    syms = ['AAPL', 'MSFT', 'XOM', 'JPM']
+    t0 = pd.Timestamp(f'{DAY} 09:30', tz=TZ)
+    fake = FakeAlpaca(KEY, SECRET).start()
+    c = fake.control
+    jpath = tmp_path/'pc3.sqlite'
+
+    def push(start, px):
+        for k in range(15):
+            for s_ in syms: fake.push_bar(s_, start + pd.Timedelta(minutes=k), px[s_], px[s_] * 1.001, px[s_] * 0.999, px[s_], 1000, n=10, vw=px[s_])
+
+    async def session(start, px):
+        opts = LiveOptions(mode='paper', broker='alpaca', data_dir=data, journal=jpath, heartbeat_s=0, signals=False, max_bars=1,
+                           alpaca_url=fake.urls['trading'], alpaca_stream_url=fake.urls['trading_stream'], watchdog_s=3600,
+                           alpaca_data_url=fake.urls['data_stream'], clock=c.now, tick_s=0.02)
+        n_sub = len([e for e in c.requests() if e.get('op') == 'subscribe'])
+        task = asyncio.ensure_future(arun_live(opts))
+        t = time.monotonic()
+        while len([e for e in c.requests() if e.get('op') == 'subscribe']) == n_sub and not task.done() and time.monotonic() - t < 20: await asyncio.sleep(0.02)
+        assert not task.done(), task.result().message
+        push(start, px)
+        await asyncio.sleep(0.3)
+        c.set_clock(start + pd.Timedelta('15min 11s'))
+        return await asyncio.wait_for(task, 60)
+
+    try:
+        from alphatrade.data.loader import load_bars
+        last = load_bars(data, symbols=syms, workers=1).bars
+        last = last[last.index.get_level_values('timestamp') < t0].groupby(level='symbol')['close'].last()
+        px = {s_: float(last[s_]) for s_ in syms}
+        c.set_fill_mode('fill'); c.set_clock(t0 + pd.Timedelta('1s'))
+        for s_ in syms: c.set_price(s_, px[s_])
+        r1 = asyncio.run(session(t0, px))
+        assert r1.exit_code == EXIT_OK, r1.message
+        assert r1.pipeline.breaker.state == RiskState.ACTIVE
+        pos = {k: q for k, q in c.positions().items() if q}
+        assert pos, 'the first session should have bought something'
+        # the world moves: every holding falls by the same factor f so that equity = 95 000 (5 % below last_equity)
+        eq = float(c.account_json()['equity']); held = sum(q * px[k] for k, q in pos.items())
+        f = 1 - (eq - 95_000.0) / held
+        assert 0 < f < 1, f
+        px2 = {k: v * f for k, v in px.items()}
+        for s_ in syms: c.set_price(s_, px2[s_])
+        assert abs(float(c.account_json()['equity']) - 95_000.0) < 1e-6 * 95_000 + 0.01
+        assert float(c.account_json()['last_equity']) == 100_000.0
+        c.set_clock(pd.Timestamp(f'{DAY} 10:20', tz=TZ))
+        n_req = len(c.requests('submit'))
+        with caplog.at_level(logging.INFO, logger='alphatrade'):
+            r2 = asyncio.run(session(pd.Timestamp(f"{DAY} 10:15", tz=TZ), px2))
+        assert r2.exit_code == EXIT_OK, r2.message
+        ev = r2.pipeline.breaker.events
+        trip = ev[ev['to'] == 'REDUCE_ONLY']
+        assert len(trip) == 1 and trip['reason'].iloc[0] == 'daily loss limit', ev
+        assert trip['ts'].iloc[0] == pd.Timestamp(f'{DAY} 10:00', tz=TZ)                 # at the restart, before any bar
+        assert r2.pipeline.breaker.state == RiskState.REDUCE_ONLY
+        assert 'breaker_at_start state=REDUCE_ONLY' in caplog.text
+        for e in c.requests('submit')[n_req:]:                                              # reduce-only: never raises |position|
+            b = e['body']; q = pos.get(b['symbol'], 0.0)
+            assert (b['side'] == 'sell' and q > 0) or (b['side'] == 'buy' and q < 0), (b, pos)
+        with Journal(jpath) as j: saved = j.load_state('breaker:momentum')
+        assert saved['state'][0] == int(RiskState.REDUCE_ONLY)
+        assert not [r for r in caplog.records if SECRET in r.getMessage() or KEY in r.getMessage()]
+    finally:
+        fake.stop()
 
 def test_PC4_torn_journal_write(data, ref, tmp_path):
     """PC-4 "Torn journal write." Inject: the runner dies inside the SQLite transaction that records the first fill

@@ -88,3 +88,118 @@ def test_live_alpaca_end_to_end(data, tmp_path, monkeypatch, caplog):
         j.close()
     finally:
         fake.stop()
+
+
+def _session(data, tmp_path, monkeypatch, **kw):
+    "A fake open at 09:30:01 with the last close as price, and the runner's options against it."
+    monkeypatch.setenv('ALPACA_API_KEY', KEY); monkeypatch.setenv('ALPACA_API_SECRET', SECRET); monkeypatch.setenv('ALPACA_PAPER', 'true')
+    last = load_bars(data, symbols=SYMS, workers=1).bars.groupby(level='symbol')['close'].last()
+    fake = FakeAlpaca(KEY, SECRET).start()
+    c = fake.control
+    c.set_fill_mode('fill'); c.set_clock(T0 + pd.Timedelta('1s'))
+    for s in SYMS: c.set_price(s, float(last[s]))
+    opts = LiveOptions(mode='paper', broker='alpaca', data_dir=data, journal=tmp_path/'live.sqlite', heartbeat_s=0, signals=False,
+                       alpaca_url=fake.urls['trading'], alpaca_stream_url=fake.urls['trading_stream'],
+                       alpaca_data_url=fake.urls['data_stream'], clock=c.now, tick_s=0.02, **kw)
+    return fake, c, last, opts
+
+
+T0 = pd.Timestamp('2024-03-28 09:30', tz=TZ)
+
+
+def _push_bucket(fake, last, start, scale=1.0):
+    "15 minute bars per symbol for the 15-minute bar starting at `start` (on the data stream)."
+    for k in range(15):
+        for s in SYMS:
+            p = float(last[s]) * scale
+            fake.push_bar(s, start + pd.Timedelta(minutes=k), p, p * 1.001, p * 0.999, p, 1000, n=10, vw=p)
+
+
+async def _first_bar(task, fake, c, last):
+    "Wait for the data subscription, deliver the 09:30 bar and wait until it has been decided (orders sent)."
+    await until(lambda: any(e.get('op') == 'subscribe' for e in c.requests()) or task.done(), what='the data subscription')
+    assert not task.done(), task.result().message
+    _push_bucket(fake, last, T0)
+    await asyncio.sleep(0.3)
+    c.set_clock(T0 + pd.Timedelta('15min 11s'))
+    await until(lambda: c.requests('submit') or task.done(), what='the first orders')
+    await asyncio.sleep(0.3)
+
+
+def test_data_stream_killed_reconnect_and_backfill(data, tmp_path, monkeypatch, caplog):
+    """Issue 6 / DF-3: the data stream dies after the 09:30 bar; while it is down the 09:45 and 10:00 bars exist only in
+    the fake's REST store. When the watchdog reports the silence (simulated 10:15:11, > `watchdog_s` after the last
+    message) the source reconnects, backfills both bars from REST (the request is in the fake's ledger, from 09:45) and
+    feeds them in order before the 10:15 bar, which comes from the stream again; the stream's late minutes of the 10:00
+    bar change nothing. Each bar is processed exactly once and the REST values are the ones traded on."""
+    fake, c, last, opts = _session(data, tmp_path, monkeypatch, watchdog_s=1000, reconnect_attempts=3, reconnect_backoff=0.1, max_bars=4)
+    caplog.set_level(logging.INFO, logger='alphatrade')
+    miss = [T0 + pd.Timedelta(minutes=15), T0 + pd.Timedelta(minutes=30)]
+    rest = pd.DataFrame([{'timestamp': t, 'symbol': s, 'open': float(last[s]) * 1.01, 'high': float(last[s]) * 1.03,
+                          'low': float(last[s]) * 1.0, 'close': float(last[s]) * (1.02 + 0.01 * i), 'volume': 5000.0}
+                         for i, t in enumerate(miss) for s in SYMS]).set_index(['timestamp', 'symbol'])
+    try:
+        async def drive():
+            task = asyncio.ensure_future(arun_live(opts))
+            await _first_bar(task, fake, c, last)
+            assert fake.kill_streams('data') == 1
+            c.add_bars(rest)
+            c.set_clock(T0 + pd.Timedelta('45min 11s'))                      # 09:45 and 10:00 final, never streamed
+            await until(lambda: c.requests('bars') or task.done(), what='the REST backfill')
+            await until(lambda: fake.stream_clients('data') == 1 or task.done(), what='the reconnected data stream')
+            await asyncio.sleep(0.5)
+            _push_bucket(fake, last, miss[1], scale=2.0)                     # late minutes of the backfilled 10:00 bar
+            _push_bucket(fake, last, T0 + pd.Timedelta(minutes=45))          # the 10:15 bar, from the stream
+            await asyncio.sleep(0.3)
+            c.set_clock(T0 + pd.Timedelta('60min 11s'))
+            return await asyncio.wait_for(task, 60)
+        r = asyncio.run(drive())
+        assert r.exit_code == EXIT_OK, r.message
+        p, src = r.pipeline, r.pipeline.source
+        live = [T0 + pd.Timedelta(minutes=15 * k) for k in range(4)]
+        assert p.history.index[-4:] == live                                   # in order, none skipped
+        assert p.metrics.value('alphatrade_bars_processed_total') == 4          # each exactly once
+        assert src.backfilled == miss and src.missing == []
+        assert src.reconnects >= 1 and any(a['kind'] == 'silent' for a in src.alerts)
+        q = c.requests('bars')[0]['query']
+        assert pd.Timestamp(q['start']) == miss[0] and set(q['symbols'].split(',')) == set(SYMS)
+        P = p.history.panel()
+        for i, t in enumerate(miss):
+            k = list(P.index).index(t)
+            np.testing.assert_allclose(P.close[k], [float(last[s]) * (1.02 + 0.01 * i) for s in P.symbols])   # REST values, not 2x
+        from alphatrade.execution.pipeline import kill_switch_state
+        j = Journal(tmp_path/'live.sqlite'); assert r.final.ok and kill_switch_state(j) is None; j.close()
+        assert KEY not in caplog.text and SECRET not in caplog.text
+    finally:
+        fake.stop()
+
+
+def test_data_stream_never_back_halts(data, tmp_path, monkeypatch, caplog):
+    """Issue 6 / DF-7: after the 09:30 bar the data API refuses the stream for good (409 insufficient subscription: the
+    SDK's `run()` thread ends). The watchdog reports the dead thread, the source tries `reconnect_attempts` times, then
+    raises an `unrecovered` alert and trips the kill switch with the reason: the run ends with exit 3 (kill switch),
+    positions flattened, and the kill switch persists in the journal."""
+    from alphatrade.execution.pipeline import kill_switch_state
+    from alphatrade.execution.runner import EXIT_KILL
+    fake, c, last, opts = _session(data, tmp_path, monkeypatch, watchdog_s=1000, reconnect_attempts=2, reconnect_backoff=0.1)
+    caplog.set_level(logging.INFO, logger='alphatrade')
+    try:
+        async def drive():
+            task = asyncio.ensure_future(arun_live(opts))
+            await _first_bar(task, fake, c, last)
+            fake.data_auth_error = 409
+            assert fake.kill_streams('data') == 1
+            return await asyncio.wait_for(task, 90)
+        r = asyncio.run(drive())
+        assert r.exit_code == EXIT_KILL, (r.exit_code, r.message)
+        src = r.pipeline.source
+        kinds = [a['kind'] for a in src.alerts]
+        assert 'dead' in kinds and kinds[-1] == 'unrecovered', kinds
+        assert src.reconnects == 2
+        j = Journal(tmp_path/'live.sqlite'); ks = kill_switch_state(j); j.close()
+        assert ks is not None and 'market data stream not recovered after 2 attempt(s)' in ks['reason']
+        assert 'market_data_unrecovered' in caplog.text
+        assert {s: q for s, q in c.positions().items() if q} == {}                  # flattened by the kill switch
+        assert KEY not in caplog.text and SECRET not in caplog.text
+    finally:
+        fake.stop()
