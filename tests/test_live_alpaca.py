@@ -203,3 +203,33 @@ def test_data_stream_never_back_halts(data, tmp_path, monkeypatch, caplog):
         assert KEY not in caplog.text and SECRET not in caplog.text
     finally:
         fake.stop()
+
+
+def test_stale_symbols_halt(data, tmp_path, monkeypatch, caplog):
+    """Issue 6 / DF-3: after the 09:30 bar the stream delivers the 09:45 bar for AAPL only: MSFT, XOM and JPM are stale
+    (NaN in the fed bar). With `max_stale_symbols=2` that is too many: the pipeline raises a `stale_symbols` alert and
+    trips the kill switch with the reason; the run ends with exit 3 and the positions are flattened."""
+    from alphatrade.execution.pipeline import kill_switch_state
+    from alphatrade.execution.runner import EXIT_KILL
+    fake, c, last, opts = _session(data, tmp_path, monkeypatch, watchdog_s=1000, max_stale_symbols=2, max_bars=2)
+    caplog.set_level(logging.INFO, logger='alphatrade')
+    try:
+        async def drive():
+            task = asyncio.ensure_future(arun_live(opts))
+            await _first_bar(task, fake, c, last)
+            t1, p = T0 + pd.Timedelta(minutes=15), float(last['AAPL'])
+            for k in range(15): fake.push_bar('AAPL', t1 + pd.Timedelta(minutes=k), p, p * 1.001, p * 0.999, p, 1000, n=10, vw=p)
+            await asyncio.sleep(0.3)
+            c.set_clock(T0 + pd.Timedelta('30min 11s'))
+            return await asyncio.wait_for(task, 60)
+        r = asyncio.run(drive())
+        assert r.exit_code == EXIT_KILL, (r.exit_code, r.message)
+        assert r.pipeline.stale == {'MSFT', 'XOM', 'JPM'}
+        assert [a['kind'] for a in r.pipeline.alerts] == ['stale_symbols']
+        j = Journal(tmp_path/'live.sqlite'); ks = kill_switch_state(j); j.close()
+        assert ks is not None and ks['reason'].startswith('3 stale symbols'), ks
+        assert 'stale_symbols_halt' in caplog.text
+        assert {s: q for s, q in c.positions().items() if q} == {}                  # flattened by the kill switch
+        assert KEY not in caplog.text and SECRET not in caplog.text
+    finally:
+        fake.stop()

@@ -84,7 +84,7 @@ class History:
         arr = {f: (np.vstack(self.rows[f]) if self.rows[f] else np.empty((0, N))) for f in OHLCV}
         return Panel(pd.DatetimeIndex(self.index, name='timestamp'), list(self.symbols), **arr)
 
-# %% ../../nbs/76_execution.pipeline.ipynb #93ce15d0
+# %% ../../nbs/76_execution.pipeline.ipynb #013416da
 class Metrics:
     "The pipeline's Prometheus metrics (own registry), optionally served on 127.0.0.1."
     def __init__(self):
@@ -99,6 +99,7 @@ class Metrics:
         self.kill = Gauge('alphatrade_kill_switch', 'Kill switch tripped (1) or not (0)', registry=r)
         self.queue = Gauge('alphatrade_queue_depth', 'Items waiting in a pipeline queue', ['queue'], registry=r)
         self.stale = Counter('alphatrade_stale_feed', 'Watchdog: feed silent for too long', registry=r)
+        self.stale_symbols = Gauge('alphatrade_stale_symbols', 'Symbols without a bar at the last bar (stale)', registry=r)
         self.server = self.port = None
     def serve(self, port:int, # 0: an ephemeral port
              ) -> int:
@@ -332,7 +333,7 @@ class AlpacaSource:
                 except Exception as e: log_event(_log, 'poll_failed', logging.WARNING, error=type(e).__name__)
         return n
 
-# %% ../../nbs/76_execution.pipeline.ipynb #979ca289
+# %% ../../nbs/76_execution.pipeline.ipynb #9d55e774
 KILL_KEY = 'kill_switch'
 P_CANCEL, P_RISK, P_ORDERS = 0, 1, 2
 _log = get_logger(__name__)
@@ -364,8 +365,9 @@ class PipelineConfig:
     max_history:int|None=None # trim the history beyond this (default: seed + 20 sessions)
     session_open_equity:float|None=None # for the breaker's daily-loss check on the first bar
     initial_breaker:dict|None=None # a saved `CircuitBreaker.to_dict()` to continue from
+    max_stale_symbols:int=3 # more symbols than this without a bar (stale) at once: alert and trip the kill switch
 
-# %% ../../nbs/76_execution.pipeline.ipynb #65beaae6
+# %% ../../nbs/76_execution.pipeline.ipynb #7fb56aa7
 class Pipeline:
     "bars → features → model → strategy → risk → orders, as asyncio tasks over bounded queues."
     def __init__(self, source, broker:Broker, journal:Journal, strategy, checker:PreTradeChecker, limits:RiskLimits,
@@ -379,7 +381,10 @@ class Pipeline:
         b = self.cfg.initial_breaker
         self.breaker = CircuitBreaker.from_dict(limits, b) if b else CircuitBreaker(limits)
         self.metrics, self.context = Metrics(), {}
-        self.targets, self.decided_bars, self.errors = {}, [], []
+        self.targets, self.decided_bars, self.errors, self.stale, self.alerts = {}, [], [], set(), []
+        k = self.cfg.max_stale_symbols
+        if not (isinstance(k, int) and k >= 0):
+            raise ParameterError('max_stale_symbols must be a count', key='max_stale_symbols', expected=f'an integer >= 0, got {k!r}')
         self.final_report, self.started, self.stopping, self.halted, self.closing = None, False, False, False, False
         self._seq, self._tasks, self._last_bar_at = itertools.count(), {}, None
         self._takes_context = 'context' in inspect.signature(strategy.on_bar).parameters
@@ -486,7 +491,7 @@ async def _stop(self:Pipeline) -> None:
 
 Pipeline.stop = _stop
 
-# %% ../../nbs/76_execution.pipeline.ipynb #a2f54433
+# %% ../../nbs/76_execution.pipeline.ipynb #a64a500b
 async def _decide_loop(self:Pipeline):
     while True:
         ts, bar, fut = await self.bars_q.get()
@@ -514,6 +519,7 @@ async def _decide(self:Pipeline, ts, bar, fut):
     if self.last_decided is not None and ts <= self.last_decided:
         fut.set_result(None); return                              # decided before a restart: history only
     if self.halted: fut.set_result(None); return
+    if await self._check_stale(ts, bar): fut.set_result(None); return
     panel = self.history.panel()
     if self.features is not None:
         self.context['features'] = self.features(panel)
@@ -523,11 +529,39 @@ async def _decide(self:Pipeline, ts, bar, fut):
     tw = pd.Series(tw, dtype=float).reindex(self.symbols)
     self.targets[ts] = tw
     prices = pd.Series(np.asarray(bar['close'], np.float64), index=self.symbols)
-    await self._put(P_ORDERS, 'orders', {'ts': ts, 'targets': tw, 'prices': prices, 'risk_state': rs}, fut)
+    await self._put(P_ORDERS, 'orders', {'ts': ts, 'targets': tw, 'prices': prices, 'risk_state': rs, 'stale': set(self.stale)}, fut)
 
-Pipeline._decide_loop, Pipeline._decide = _decide_loop, _decide
+async def _check_stale(self:Pipeline, ts, bar) -> bool:
+    "Mark the symbols without a finite close in this bar stale (DF-3); True (and the kill switch) if more than `max_stale_symbols`."
+    close = np.asarray(bar['close'], np.float64)
+    self.stale = {s for s, c in zip(self.symbols, close) if not np.isfinite(c)}
+    self.metrics.stale_symbols.set(len(self.stale))
+    if not self.stale: return False
+    log_event(_log, 'symbols_stale', logging.WARNING, ts=ts, symbols=','.join(sorted(self.stale)))
+    if len(self.stale) <= self.cfg.max_stale_symbols: return False
+    reason = f'{len(self.stale)} stale symbols at {ts} (more than max_stale_symbols={self.cfg.max_stale_symbols}): {",".join(sorted(self.stale))}'
+    self.alerts.append({'kind': 'stale_symbols', 'at': ts, 'detail': reason})
+    log_event(_log, 'stale_symbols_halt', logging.ERROR, reason=reason)
+    await self.trip_kill_switch(reason)
+    return True
 
-# %% ../../nbs/76_execution.pipeline.ipynb #ef9a5447
+def _reduce_only(deltas:dict, # symbol -> signed shares to trade
+                 stale:set, # symbols that may only reduce
+                 positions:dict, # symbol -> signed shares held
+                 pending:dict, # symbol -> signed shares in open orders
+                ) -> dict:
+    "`deltas` with stale symbols limited to orders that reduce |position + pending| (never through zero)."
+    out = {}
+    for s, d in deltas.items():
+        if s not in stale: out[s] = d; continue
+        cur = round(float(positions.get(s, 0.0)) + float(pending.get(s, 0.0)))
+        if cur == 0 or d * cur > 0: continue                      # a new or larger position: no entry on a stale symbol
+        out[s] = float(max(d, -cur) if cur > 0 else min(d, -cur))
+    return out
+
+Pipeline._decide_loop, Pipeline._decide, Pipeline._check_stale = _decide_loop, _decide, _check_stale
+
+# %% ../../nbs/76_execution.pipeline.ipynb #6921e937
 async def _portfolio(self:Pipeline, prices:pd.Series) -> tuple[PortfolioState, dict]:
     "The account as the risk checks see it, from the broker (the truth)."
     acct, pos, opn = await self.broker.account(), await self.broker.positions(), await self.broker.open_orders()
@@ -598,12 +632,19 @@ async def _exec_orders(self:Pipeline, p:dict):
     if self.halted: log_event(_log, 'orders_dropped_kill_switch', logging.WARNING, ts=ts); return
     if self.closing: log_event(_log, 'orders_dropped_closing', logging.WARNING, ts=ts); return
     state, pend = await self._portfolio(p['prices'])
-    deltas = orders_from_targets(p['targets'], state.positions, p['prices'], state.equity, pend)
+    stale, px = p.get('stale') or set(), p['prices'].copy()
+    for s in stale:                                             # a stale symbol is priced at its last known close (held ones)
+        if s in state.prices: px[s] = state.prices[s]
+    deltas = orders_from_targets(p['targets'], state.positions, px, state.equity, pend)
+    if stale:                                                   # DF-3: stale symbols only reduce
+        keep = _reduce_only(deltas, stale, state.positions, pend)
+        if set(deltas) - set(keep): log_event(_log, 'entry_blocked_stale', logging.WARNING, ts=ts, symbols=','.join(sorted(set(deltas) - set(keep))))
+        deltas = keep
     sent = _sent_symbols(self, ts)                              # decision keys already sent before a crash: never again
     if sent: log_event(_log, 'decision_already_sent', logging.WARNING, ts=ts, symbols=','.join(sorted(sent)))
     doubt = {o.symbol for o in self.journal.orders_in_doubt()}  # BF-2: no new order on a symbol with an order in doubt
     if doubt & set(deltas): log_event(_log, 'symbol_blocked_in_doubt', logging.WARNING, ts=ts, symbols=','.join(sorted(doubt & set(deltas))))
-    intents = [OrderIntent(s, q, float(p['prices'][s]), ts=ts) for s, q in deltas.items() if s not in sent and s not in doubt]
+    intents = [OrderIntent(s, q, float(px[s]), ts=ts) for s, q in deltas.items() if s not in sent and s not in doubt]
     await self._submit_intents(intents, ts, state, p['risk_state'], self.name)
     self.decided_bars.append(ts); self.last_decided = ts
     self.journal.save_state(f'pipeline:{self.name}', {'last_bar': ts.isoformat()})

@@ -149,7 +149,7 @@ async def startup_check(journal:Journal, # the runner's journal
         log_event(_log, 'alert', logging.ERROR, alert='EXTERNAL', kind=d.kind, symbol=d.symbol, client_order_id=d.client_order_id, broker=d.broker)
     return rec, rep
 
-# %% ../../nbs/77_execution.runner.ipynb #73319ca9
+# %% ../../nbs/77_execution.runner.ipynb #490ec350
 @dataclass
 class LiveOptions:
     "What `alphatrade live` was asked to do."
@@ -176,6 +176,7 @@ class LiveOptions:
     watchdog_s:float=120.0 # alpaca: data-stream silence in market hours before a reconnect and backfill
     reconnect_attempts:int=5 # alpaca: reconnect + backfill tries before the kill switch
     reconnect_backoff:float=1.0 # alpaca: seconds before the second try, doubled for each further one
+    max_stale_symbols:int=3 # more symbols than this without a bar at once (DF-3): alert and trip the kill switch
 
 EXIT_OK, EXIT_RECONCILE, EXIT_KILL, EXIT_LOCKED = 0, 1, 3, 4
 
@@ -275,7 +276,7 @@ def restart_breaker(limits:RiskLimits, # the breaker limits
     log_event(_log, 'breaker_at_start', state=b.state.name, equity=eq, last_equity=oe, daily_loss_pct=round(100 * (1 - eq / oe), 3))
     return b
 
-# %% ../../nbs/77_execution.runner.ipynb #eb00d7a1
+# %% ../../nbs/77_execution.runner.ipynb #d56e1edd
 async def arun_live(opts:LiveOptions # what to run
                    ) -> LiveResult:
     "Run a trading session (async)."
@@ -345,7 +346,7 @@ async def _arun_alpaca(opts, cfg, b, jpath, kill_file) -> LiveResult:
                 .with_strategy(strat).with_risk_manager(limits, cfg.universe.sectors)
                 .with_broker(broker).with_journal(journal)
                 .with_config(heartbeat_s=opts.heartbeat_s, kill_file=kill_file, metrics_port=opts.metrics_port,
-                             initial_breaker=brk.to_dict()).build())
+                             initial_breaker=brk.to_dict(), max_stale_symbols=opts.max_stale_symbols).build())
         return await _drive(opts, journal, pipe, res)
     finally:
         journal.close()
@@ -376,7 +377,8 @@ async def _arun_live(opts, cfg, b, jpath, kill_file) -> LiveResult:
         pipe = (PipelineBuilder().with_data_source('replay', panel=P, start=first, pace=opts.pace, max_bars=opts.max_bars)
                 .with_strategy(strat).with_risk_manager(RiskLimits.from_config(cfg), cfg.universe.sectors)
                 .with_broker(broker).with_journal(journal)
-                .with_config(heartbeat_s=opts.heartbeat_s, kill_file=kill_file, metrics_port=opts.metrics_port, initial_breaker=brk).build())
+                .with_config(heartbeat_s=opts.heartbeat_s, kill_file=kill_file, metrics_port=opts.metrics_port, initial_breaker=brk,
+                             max_stale_symbols=opts.max_stale_symbols).build())
         res.pipeline = pipe
         loop, installed = asyncio.get_running_loop(), []
         if opts.signals:
