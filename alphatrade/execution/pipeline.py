@@ -53,15 +53,14 @@ def orders_from_targets(targets:pd.Series, # symbol -> target weight (NaN: hold)
         if d != 0: out[s] = float(d)
     return out
 
-# %% ../../nbs/76_execution.pipeline.ipynb #d4239a8e
+# %% ../../nbs/76_execution.pipeline.ipynb #3b4fce86
 class History:
-    "A growing bar history (Panel) trimmed from the front in multiples of `step` once longer than `max_bars`."
+    "A growing bar history (Panel) trimmed from the front once longer than `max_bars`."
     def __init__(self, symbols:list[str], # the columns, fixed
                  seed:Panel|None=None, # bars before the first live one (warm-up)
                  max_bars:int=10_000, # trim beyond this many rows
-                 step:int=1, # trim in multiples of this many rows
                 ):
-        self.symbols, self.max_bars, self.step = list(symbols), int(max_bars), max(int(step), 1)
+        self.symbols, self.max_bars = list(symbols), int(max_bars)
         if seed is not None and list(seed.symbols) != self.symbols:
             raise DataError('history seed has other symbols', key='seed', expected=f'symbols {self.symbols}, got {list(seed.symbols)}')
         self.index = list(seed.index) if seed is not None else []
@@ -75,7 +74,7 @@ class History:
         self.index.append(ts)
         for f in OHLCV: self.rows[f].append(np.asarray(bar[f], np.float64))
         if len(self.index) > self.max_bars:
-            k = ((len(self.index) - self.max_bars + self.step - 1) // self.step) * self.step
+            k = len(self.index) - self.max_bars
             del self.index[:k]
             for f in OHLCV: del self.rows[f][:k]
     def panel(self) -> Panel:
@@ -367,7 +366,7 @@ class PipelineConfig:
     initial_breaker:dict|None=None # a saved `CircuitBreaker.to_dict()` to continue from
     max_stale_symbols:int=3 # more symbols than this without a bar (stale) at once: alert and trip the kill switch
 
-# %% ../../nbs/76_execution.pipeline.ipynb #7fb56aa7
+# %% ../../nbs/76_execution.pipeline.ipynb #f43846b7
 class Pipeline:
     "bars → features → model → strategy → risk → orders, as asyncio tasks over bounded queues."
     def __init__(self, source, broker:Broker, journal:Journal, strategy, checker:PreTradeChecker, limits:RiskLimits,
@@ -377,7 +376,7 @@ class Pipeline:
         self.symbols, self.features, self.model, self.cfg, self._own_journal = list(symbols), features, model, config or PipelineConfig(), own_journal
         self.name = getattr(strategy, 'name', type(strategy).__name__)
         seedn = 0 if history is None else len(history.index)
-        self.history = History(self.symbols, history, self.cfg.max_history or seedn + 20 * 26, getattr(strategy, 'rebalance_every', 1))
+        self.history = History(self.symbols, history, self.cfg.max_history or seedn + 20 * 26)
         b = self.cfg.initial_breaker
         self.breaker = CircuitBreaker.from_dict(limits, b) if b else CircuitBreaker(limits)
         self.metrics, self.context = Metrics(), {}
@@ -801,12 +800,12 @@ class PipelineBuilder:
             setattr(self._cfg, k, v)
         return self
 
-# %% ../../nbs/76_execution.pipeline.ipynb #ab229462
-def _split(panel:Panel, start, n_hist:int, step:int) -> tuple[Panel|None, Panel]:
-    "History (last `n_hist` bars before `start`, rounded up to `step`) and the bars to replay."
+# %% ../../nbs/76_execution.pipeline.ipynb #62346134
+def _split(panel:Panel, start, n_hist:int) -> tuple[Panel|None, Panel]:
+    "History (the last `n_hist` bars before `start`) and the bars to replay."
     i = 0 if start is None else int(panel.index.searchsorted(pd.Timestamp(start)))
     if i >= len(panel.index): raise DataError('no bars to replay', key='start', expected=f'a start before the last bar {panel.index[-1]}, got {start}')
-    n = min(i, math.ceil(n_hist / step) * step)
+    n = min(i, n_hist)
     cut = lambda a, b: Panel(panel.index[a:b], list(panel.symbols), *(getattr(panel, f)[a:b] for f in OHLCV))
     return (cut(i - n, i) if n else None), cut(i, len(panel.index))
 
@@ -815,7 +814,6 @@ def _build(self:PipelineBuilder) -> Pipeline:
     for k, v in (('data_source', self._src), ('strategy', self._strategy), ('broker', self._broker), ('journal', self._journal)):
         if v is None: raise ParameterError(f'pipeline needs a {k}', key=k, expected=f'call with_{k}(...) before build()')
     s, strat = self._src, self._strategy
-    step = getattr(strat, 'rebalance_every', 1)
     if s['kind'] == 'replay':
         P = s['panel']
         if s['symbols'] is not None:
@@ -823,7 +821,7 @@ def _build(self:PipelineBuilder) -> Pipeline:
             if miss: raise DataError('symbols not in the replayed bars', key='symbols', expected=f'some of {P.symbols}, missing {miss}')
             j = [P.symbols.index(x) for x in s['symbols']]
             P = Panel(P.index, list(s['symbols']), *(getattr(P, f)[:, j] for f in OHLCV))
-        hist, day = _split(P, s['start'], int(getattr(strat, 'warmup', 0)) + self._cfg.history_margin, step)
+        hist, day = _split(P, s['start'], int(getattr(strat, 'warmup', 0)) + self._cfg.history_margin)
         symbols = list(P.symbols)
     else: hist, day, symbols = s['history'], None, list(s['symbols'] or [])
     b, kw = self._broker

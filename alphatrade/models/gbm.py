@@ -14,7 +14,7 @@ from ..core.errors import DataError, ParameterError
 
 # %% auto #0
 __all__ = ['KINDS', 'GPU_KINDS', 'DEVICES', 'DEFAULTS', 'NATIVE_FILE', 'META_VERSION', 'gpu_available', 'resolve_device',
-           'native_params', 'ClassifierModel', 'make_model']
+           'native_params', 'feature_matrix', 'ClassifierModel', 'make_model']
 
 # %% ../../nbs/32_models.gbm.ipynb #86db0878
 KINDS = ('xgboost', 'lightgbm', 'catboost', 'random_forest')
@@ -71,8 +71,8 @@ def _estimator(kind:str, kw:dict):
         from catboost import CatBoostClassifier; return CatBoostClassifier(**kw)
     from sklearn.ensemble import RandomForestClassifier; return RandomForestClassifier(**kw)
 
-# %% ../../nbs/32_models.gbm.ipynb #a70bfc1a
-def _features(X, names:list[str]|None=None) -> tuple[np.ndarray, list[str]]:
+# %% ../../nbs/32_models.gbm.ipynb #e0364039
+def feature_matrix(X, names:list[str]|None=None) -> tuple[np.ndarray, list[str]]:
     "Features as a C-contiguous float32 matrix, with their names; checks the names against a fitted model's."
     if isinstance(X, pd.DataFrame):
         X = X.set_axis([str(c) for c in X.columns], axis=1)
@@ -116,7 +116,7 @@ def make_model(kind:str, # 'xgboost', 'lightgbm', 'catboost' or 'random_forest'
     resolve_device(kind, device)
     return ClassifierModel(kind, seed, device, n_jobs, params or None)
 
-# %% ../../nbs/32_models.gbm.ipynb #4f9db97f
+# %% ../../nbs/32_models.gbm.ipynb #73feae90
 def _fit_native(kind, est, X, y, w, evals, rounds):
     "Fit the library's estimator, with early stopping where asked."
     if kind == 'xgboost':
@@ -147,7 +147,7 @@ def fit(self:ClassifierModel, X, # features: DataFrame (names kept) or 2-D array
        ) -> ClassifierModel:
     "Fit the model; returns self."
     self.device_ = resolve_device(self.kind, self.device)
-    Xa, self.feature_names_ = _features(X)
+    Xa, self.feature_names_ = feature_matrix(X)
     classes, codes = np.unique(np.asarray(y), return_inverse=True)
     if len(classes) < 2: raise DataError('need at least two classes to fit a classifier', key='y', expected=f'two or more distinct labels, got {classes.tolist()}')
     if len(codes) != len(Xa): raise DataError('X and y have different lengths', key='y', expected=f'{len(Xa)} labels, got {len(codes)}')
@@ -158,20 +158,20 @@ def fit(self:ClassifierModel, X, # features: DataFrame (names kept) or 2-D array
         raise ParameterError('a random forest has no eval set or early stopping', key='eval_set', expected='eval_set=None, early_stopping_rounds=None')
     if early_stopping_rounds is not None and eval_set is None: raise ParameterError('early stopping needs an eval_set', key='early_stopping_rounds', expected='eval_set=(X_val, y_val)')
     evals = None if eval_set is None else [eval_set] if isinstance(eval_set, tuple) else list(eval_set)
-    evals = evals and [(_features(Xv, self.feature_names_)[0], _encode(yv, classes)) for Xv, yv in evals]
+    evals = evals and [(feature_matrix(Xv, self.feature_names_)[0], _encode(yv, classes)) for Xv, yv in evals]
     est = _estimator(self.kind, native_params(self.kind, self.seed, self.n_jobs, self.device_, self.params))
     self.native_ = _fit_native(self.kind, est, Xa, codes, w, evals, early_stopping_rounds)
     self.classes_, self.n_features_in_ = classes, Xa.shape[1]
     self.n_trees_ = _n_trees(self.kind, self.native_, len(classes))
     return self
 
-# %% ../../nbs/32_models.gbm.ipynb #41d0faa3
+# %% ../../nbs/32_models.gbm.ipynb #042ce652
 @patch
 def predict_proba(self:ClassifierModel, X, # features, same columns as in fit
                  ) -> np.ndarray:
     "Class probabilities, n x k, columns in the order of `classes_`."
     if not hasattr(self, 'native_'): raise ParameterError('the model is not fitted', key='model', expected='fit(X, y) first')
-    Xa, _ = _features(X, self.feature_names_)
+    Xa, _ = feature_matrix(X, self.feature_names_)
     if self.kind == 'lightgbm':
         p = self.native_.predict(Xa, num_threads=self.n_jobs)
         return np.column_stack([1 - p, p]) if p.ndim == 1 else p

@@ -432,7 +432,7 @@ def run_breaker(equity:pd.Series, # equity at each bar's close, tz-aware index
     return BreakerRun(pd.Series(pd.Categorical(names[states], categories=list(names)), index=equity.index, name='risk_state'),
                       pd.DataFrame(rows, columns=_EVENT_COLS))
 
-# %% ../../nbs/50_risk.limits.ipynb #917fb199
+# %% ../../nbs/50_risk.limits.ipynb #04955762
 class CircuitBreaker:
     "The breaker for one account: feed it each bar's equity, read `.state`, replay `.events`; `reset()` re-arms a halt."
     def __init__(self, limits:RiskLimits): # the breaker limits
@@ -477,6 +477,21 @@ class CircuitBreaker:
         if self._st[5] == self._st[5]: self._st[4] = self._st[5]
         self._log(_ts(ts) if ts is not None else self._last_ts, before, _ACTIVE, f'reset: {note}', self._st[5])
         return self.state
+
+    @property
+    def last_ts(self) -> pd.Timestamp|None:
+        "The stamp of the last bar the breaker saw."
+        return self._last_ts
+
+    def set_session_open(self, ts, # a bar stamp of the session concerned
+                         open_equity:float, # the session's open equity as the broker reports it (e.g. Alpaca `last_equity`)
+                        ) -> bool:
+        "If `ts` is in the breaker's current session, take `open_equity` as its open (session high and peak at least that); True if applied."
+        if self._st[1] != session_ids(pd.DatetimeIndex([_ts(ts)]))[0]: return False
+        self._st[2] = open_equity
+        if not self._st[3] >= open_equity: self._st[3] = open_equity
+        if not self._st[4] >= open_equity: self._st[4] = open_equity
+        return True
 
     def to_dict(self) -> dict:
         "The breaker as plain data, to latch its state in the journal across restarts."
