@@ -80,7 +80,7 @@ def cmd_run(a) -> int:
     if not run.ok: print(f'error: {run.error}', file=sys.stderr)
     return 0 if run.ok else 1
 
-# %% ../nbs/90_cli.ipynb #5842ae14
+# %% ../nbs/90_cli.ipynb #801c2d07
 ALPACA_URL_FLAGS = ('--alpaca-url', '--alpaca-stream-url', '--alpaca-data-url')
 
 def _loopback_url(u:str) -> bool:
@@ -114,13 +114,13 @@ def cmd_live(a) -> int:
                              symbols=_symbols(a.symbols), data_dir=a.data_dir, journal=a.journal, heartbeat_s=a.heartbeat,
                              metrics_port=a.metrics_port or None, kill_file=a.kill_file, initial_cash=a.initial_cash,
                              max_bars=a.max_bars, pace=a.pace, alpaca_url=a.alpaca_url, alpaca_stream_url=a.alpaca_stream_url,
-                             alpaca_data_url=a.alpaca_data_url))
+                             alpaca_data_url=a.alpaca_data_url, clock=a.clock, clock_sync_s=a.clock_sync, tick_s=a.tick))
     p = r.pipeline
     print(f'live {a.mode}: exit {r.exit_code}; journal {r.journal}' + (f'; {len(p.decided_bars)} bars, {int(p.metrics.value("alphatrade_orders_submitted_total"))} orders' if p else ''))
     if r.message: print(r.message, file=sys.stderr if r.exit_code else sys.stdout)
     return r.exit_code
 
-# %% ../nbs/90_cli.ipynb #e6c8e219
+# %% ../nbs/90_cli.ipynb #d57ab5cc
 def _load_opts(p):
     p.add_argument('src', help='folder of per-symbol files, one file, or a Parquet dataset')
     p.add_argument('--symbols', help='comma-separated symbols (default: all)')
@@ -163,7 +163,7 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser('live', help='trade a session: paper on the simulated broker (replayed bars) or a broker')
     v.add_argument('--mode', choices=['paper', 'live'], default='paper')
     v.add_argument('--broker', choices=['sim', 'alpaca'], help='default: sim without Alpaca keys')
-    v.add_argument('--date', help='session to replay, YYYY-MM-DD (sim; default: the last in the data)')
+    v.add_argument('--date', help="session, YYYY-MM-DD (sim: the day to replay, default the last in the data; alpaca: must be the broker's today)")
     v.add_argument('--strategy', default='momentum'); v.add_argument('--symbols', help='comma-separated (default: all in the data)')
     v.add_argument('--strategy-param', action='append', default=[], metavar='KEY=VALUE', help='strategy parameter (repeatable)')
     v.add_argument('--data-dir', type=Path, help='bars to replay (default: data/raw)')
@@ -177,6 +177,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('--alpaca-url', help='alpaca: REST base URL of a local fake (loopback only)')
     v.add_argument('--alpaca-stream-url', help='alpaca: trading-stream URL of a local fake (loopback only)')
     v.add_argument('--alpaca-data-url', help='alpaca: market-data-stream URL of a local fake (loopback only)')
+    v.add_argument('--clock', choices=['local', 'broker'], default='local', help="alpaca: the market's now from this host's clock or the broker's (synced)")
+    v.add_argument('--clock-sync', type=float, default=60.0, help='alpaca, --clock broker: seconds between syncs')
+    v.add_argument('--tick', type=float, default=1.0, help='alpaca: seconds between checks for final bars')
     v.set_defaults(fn=cmd_live)
     return p
 

@@ -2,7 +2,7 @@
 with its trading stream, bars from the fake's msgpack data stream through `BarAggregator` (`AlpacaSource`), order
 polls each bar, day orders cancelled before the close (BF-8), startup and final reconciliation.
 """
-import asyncio, collections, logging, time
+import asyncio, collections, logging, os, time
 import numpy as np
 import pandas as pd
 import pytest
@@ -231,5 +231,88 @@ def test_stale_symbols_halt(data, tmp_path, monkeypatch, caplog):
         assert 'stale_symbols_halt' in caplog.text
         assert {s: q for s, q in c.positions().items() if q} == {}                  # flattened by the kill switch
         assert KEY not in caplog.text and SECRET not in caplog.text
+    finally:
+        fake.stop()
+
+
+def _wait(pred, timeout, what, proc=None):
+    "Poll `pred` (blocking) until true; fail early with the process's output if it exited."
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred(): return
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f'the runner exited {proc.returncode} while waiting for {what}\n{out}\n{err[-3000:]}')
+        time.sleep(0.05)
+    raise AssertionError(f'timed out waiting for {what}')
+
+
+def drive_fake_session(fake, last, proc=None, start_timeout=120.0, t0=T0):
+    """Play the fake's side of a session for a runner in another process (which reads the market's time from the fake's
+    clock, `--clock broker`): wait for its data subscription, stream the 09:30 bar (15 minute bars per symbol), move the
+    clock to 09:45:11 (the bar is final), wait for its orders, then 15:58:30 (close to new orders, cancel) and 16:00:11
+    (after the close: the runner stops)."""
+    c = fake.control
+    _wait(lambda: any(e.get('op') == 'subscribe' for e in c.requests()), start_timeout, 'the data subscription', proc)
+    _push_bucket(fake, last, t0)
+    time.sleep(0.5)
+    c.set_clock(t0 + pd.Timedelta('15min 11s'))
+    _wait(lambda: c.requests('submit'), 60, 'the first orders', proc)
+    time.sleep(1.0)
+    n = len(c.requests('submit'))
+    c.set_clock(t0.normalize() + pd.Timedelta('15h 58min 30s'))
+    time.sleep(1.0)
+    c.set_clock(t0.normalize() + pd.Timedelta('16h 0min 11s'))
+    return n
+
+
+def test_cli_alpaca_session_in_a_subprocess(data, tmp_path):
+    """`alphatrade live --mode paper --broker alpaca --clock broker` as its own process against the fake (the fake's
+    URLs on the command line, the keys in the environment): it trades the 09:30 bar on the fake's simulated clock (synced
+    from `GET /v2/clock`), cancels before the close, stops after it with exit 0 and a clean reconciliation. Each client
+    id was POSTed once; the journal's positions equal the fake's; the journal holds the bars decided on (the streamed
+    bar) and the session's starting equity; no secret in the output. A `--date` other than the broker's today is refused."""
+    import subprocess, sys
+    from conftest import ROOT
+    from alphatrade.execution.runner import session_key
+    last = load_bars(data, symbols=SYMS, workers=1).bars.groupby(level='symbol')['close'].last()
+    fake = FakeAlpaca(KEY, SECRET).start()
+    try:
+        c = fake.control
+        c.set_fill_mode('fill'); c.set_clock(T0 + pd.Timedelta('1s')); c.set_rate_limit(100_000, 60)
+        for s in SYMS: c.set_price(s, float(last[s]))
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(('ALPACA_', 'ALPHATRADE_CRASH', 'RUNNER_CRASH'))},
+               'ALPACA_API_KEY': KEY, 'ALPACA_API_SECRET': SECRET, 'ALPACA_PAPER': 'true'}
+        jpath = tmp_path/'cli.sqlite'
+        cmd = [sys.executable, '-c', 'import sys; from alphatrade.cli import main; sys.exit(main(sys.argv[1:]))', '--log-level', 'INFO',
+               'live', '--mode', 'paper', '--broker', 'alpaca', '--data-dir', str(data), '--journal', str(jpath), '--heartbeat', '0',
+               '--alpaca-url', fake.urls['trading'], '--alpaca-stream-url', fake.urls['trading_stream'],
+               '--alpaca-data-url', fake.urls['data_stream'], '--clock', 'broker', '--clock-sync', '0.05', '--tick', '0.02']
+        bad = subprocess.run(cmd + ['--date', '2024-03-27'], capture_output=True, text=True, env=env, timeout=120, cwd=str(ROOT))
+        assert bad.returncode == 2 and "the broker's today" in bad.stderr and '2024-03-28' in bad.stderr, (bad.returncode, bad.stderr[-2000:])
+        proc = subprocess.Popen(cmd + ['--date', '2024-03-28'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+        try:
+            n_sub = drive_fake_session(fake, last, proc)
+            out, err = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None: proc.kill(); proc.communicate()
+        assert proc.returncode == 0, (proc.returncode, out, err[-4000:])
+        assert 'exit 0' in out and 'pipeline_stopped reconcile_ok=True' in err, (out, err[-3000:])
+        assert len(c.requests('submit')) == n_sub and n_sub > 0                              # nothing sent after the close
+        assert 'orders_canceled reason=' in err                                              # BF-8
+        j = Journal(jpath)
+        orders = j.orders()
+        posts = collections.Counter(e['body']['client_order_id'] for e in c.requests('submit'))
+        assert posts == collections.Counter(o.client_order_id for o in orders)              # I1: one POST per order
+        assert all(o.created_at == T0 for o in orders)
+        assert j.positions() == {s: q for s, q in c.positions().items() if q}               # I3
+        b = j.bars()
+        assert b.index.get_level_values(0).unique().tolist() == [T0]
+        assert np.allclose(b['close'].xs(T0).reindex(SYMS).to_numpy(), last[SYMS].to_numpy())
+        assert np.allclose(b['volume'].xs(T0).to_numpy(), 15 * 1000)
+        ss = j.load_state(session_key('2024-03-28'))
+        assert ss['broker'] == 'alpaca' and ss['equity'] > 0
+        j.close()
+        for text in (out, err, bad.stdout, bad.stderr): assert KEY not in text and SECRET not in text   # SEC
     finally:
         fake.stop()

@@ -19,7 +19,7 @@ from .orders import (Order, OrderStatus, OrderEvent, OrderFilled, OrderSubmitted
 # %% auto #0
 __all__ = ['IN_DOUBT', 'Journal', 'Difference', 'ReconcileReport']
 
-# %% ../../nbs/71_execution.journal.ipynb #95ed9764
+# %% ../../nbs/71_execution.journal.ipynb #0aecb477
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, symbol TEXT NOT NULL, status TEXT NOT NULL,
                                    data TEXT NOT NULL, intent_at TEXT NOT NULL, updated_at TEXT NOT NULL);
@@ -31,7 +31,23 @@ CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, client_order_id TEXT
                                   price REAL NOT NULL, commission REAL NOT NULL, fees REAL NOT NULL, ts TEXT, recorded_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at TEXT NOT NULL);
 """
+_BARS_SCHEMA = '''CREATE TABLE IF NOT EXISTS bars (ts TEXT NOT NULL, symbol TEXT NOT NULL, open REAL NOT NULL, high REAL NOT NULL,
+                  low REAL NOT NULL, close REAL NOT NULL, volume REAL NOT NULL, recorded_at TEXT NOT NULL, PRIMARY KEY (ts, symbol))'''
 IN_DOUBT = frozenset({OrderStatus.INITIALIZED, OrderStatus.SUBMITTED})
+
+def _utc_iso(ts) -> str|None:
+    "A timestamp as a UTC ISO string (one spelling per instant, so SQL can compare it), or None."
+    return None if ts is None else pd.Timestamp(ts).tz_convert('UTC').isoformat()
+
+def _migrate(con) -> None:
+    "Bring a journal written by an older version up to the current schema (idempotent)."
+    cols = {r[1] for r in con.execute('PRAGMA table_info(orders)')}
+    if 'decided_at' not in cols:                  # the decision bar of each order, indexed (was only inside the JSON)
+        con.execute('ALTER TABLE orders ADD COLUMN decided_at TEXT')
+        for cid, d in con.execute('SELECT client_order_id, data FROM orders').fetchall():
+            con.execute('UPDATE orders SET decided_at=? WHERE client_order_id=?', (_utc_iso(json.loads(d).get('created_at')), cid))
+    con.execute('CREATE INDEX IF NOT EXISTS orders_decided ON orders(decided_at)')
+    con.execute(_BARS_SCHEMA)                     # the bars each decision saw (`record_bar`)
 
 def _now() -> str: return pd.Timestamp.now(tz='UTC').isoformat()
 
@@ -46,6 +62,7 @@ class Journal:
         self.con.execute('PRAGMA journal_mode=WAL')
         self.con.execute('PRAGMA synchronous=FULL')
         self.con.executescript(_SCHEMA)
+        with self._tx(): _migrate(self.con)
     def close(self):
         "Close the connection."
         self.con.close()
@@ -61,7 +78,7 @@ class Journal:
                 self.con.execute('ROLLBACK'); raise
             self.con.execute('COMMIT')
 
-# %% ../../nbs/71_execution.journal.ipynb #53cd7c26
+# %% ../../nbs/71_execution.journal.ipynb #4b7ae2b6
 def _load(con, cid:str) -> Order|None:
     "The order `cid` with its events, or None."
     r = con.execute('SELECT data FROM orders WHERE client_order_id=?', (cid,)).fetchone()
@@ -78,8 +95,8 @@ def _record_intent(self:Journal, order:Order # a new order (INITIALIZED)
     with self._tx() as c:
         if c.execute('SELECT 1 FROM orders WHERE client_order_id=?', (order.client_order_id,)).fetchone():
             raise OrderStateError('duplicate client order id', key=order.client_order_id, expected='an id never used before (ids are unique forever)')
-        c.execute('INSERT INTO orders VALUES (?,?,?,?,?,?)', (order.client_order_id, order.symbol, order.status.value,
-                                                             json.dumps(order.to_dict()), _now(), _now()))
+        c.execute('INSERT INTO orders (client_order_id, symbol, status, data, intent_at, updated_at, decided_at) VALUES (?,?,?,?,?,?,?)',
+                  (order.client_order_id, order.symbol, order.status.value, json.dumps(order.to_dict()), _now(), _now(), _utc_iso(order.created_at)))
 
 def _record_event(self:Journal, event:OrderEvent # an event of an order in the journal
                  ) -> bool:
@@ -112,13 +129,20 @@ def _order(self:Journal, cid:str # client order id
 
 Journal.record_intent, Journal.record_event, Journal.record_fill, Journal.order = _record_intent, _record_event, _record_fill, _order
 
-# %% ../../nbs/71_execution.journal.ipynb #623d78ac
-def _orders(self:Journal, statuses=None # OrderStatus values to keep (None: all)
+# %% ../../nbs/71_execution.journal.ipynb #b67266bd
+def _orders(self:Journal, statuses=None, # OrderStatus values to keep (None: all)
+            decided_at=None, # only the orders decided at this bar (tz-aware timestamp; an indexed lookup)
            ) -> list[Order]:
     "Orders in the journal, oldest intent first."
-    rows = self.con.execute('SELECT client_order_id, status FROM orders ORDER BY rowid').fetchall()
-    keep = None if statuses is None else {OrderStatus(s).value for s in statuses}
-    return [self.order(cid) for cid, s in rows if keep is None or s in keep]
+    where, args = [], []
+    if statuses is not None:
+        keep = sorted({OrderStatus(s).value for s in statuses})
+        where.append(f"status IN ({','.join('?' * len(keep))})"); args += keep
+    if decided_at is not None:
+        if getattr(pd.Timestamp(decided_at), 'tz', None) is None: raise ParameterError('naive timestamp', key='decided_at', expected='a tz-aware timestamp')
+        where.append('decided_at=?'); args.append(_utc_iso(decided_at))
+    sql = 'SELECT client_order_id FROM orders' + (' WHERE ' + ' AND '.join(where) if where else '') + ' ORDER BY rowid'
+    return [self.order(cid) for (cid,) in self.con.execute(sql, args).fetchall()]
 
 def _open_orders(self:Journal) -> list[Order]:
     "Orders that may still trade at the broker."
@@ -139,7 +163,7 @@ def _fills(self:Journal) -> pd.DataFrame:
 
 Journal.orders, Journal.open_orders, Journal.orders_in_doubt, Journal.positions, Journal.fills = _orders, _open_orders, _orders_in_doubt, _positions, _fills
 
-# %% ../../nbs/71_execution.journal.ipynb #5be12e5b
+# %% ../../nbs/71_execution.journal.ipynb #18e62959
 _CLOSE_EVENT = {OrderStatus.CANCELED: OrderCanceled, OrderStatus.EXPIRED: OrderExpired, OrderStatus.PENDING_CANCEL: OrderPendingCancel}
 
 def _sync_order(self:Journal, bo:Order # the broker's view of the order (same client order id)
@@ -164,7 +188,7 @@ def _sync_order(self:Journal, bo:Order # the broker's view of the order (same cl
 
 Journal.sync_order = _sync_order
 
-# %% ../../nbs/71_execution.journal.ipynb #1b1daac1
+# %% ../../nbs/71_execution.journal.ipynb #06c6c7cf
 @dataclass(frozen=True)
 class Difference:
     "One way the journal and the broker disagree."
@@ -187,7 +211,7 @@ class ReconcileReport:
         "The kinds of difference found."
         return {d.kind for d in self.differences}
 
-# %% ../../nbs/71_execution.journal.ipynb #69db3956
+# %% ../../nbs/71_execution.journal.ipynb #7f3f4a9a
 async def _reconcile(self:Journal, broker, # a `Broker` (positions, open_orders, get_order)
                      tol:float=1e-9, # shares tolerated as equal
                     ) -> ReconcileReport:
@@ -211,7 +235,7 @@ async def _reconcile(self:Journal, broker, # a `Broker` (positions, open_orders,
 
 Journal.reconcile = _reconcile
 
-# %% ../../nbs/71_execution.journal.ipynb #f866c283
+# %% ../../nbs/71_execution.journal.ipynb #ae339a33
 def _save_state(self:Journal, key:str, # e.g. 'kill_switch', 'breaker'
                 data:dict, # JSON-serialisable
                ) -> None:
@@ -229,3 +253,36 @@ def _load_state(self:Journal, key:str # the key given to save_state
     return None if r is None else json.loads(r[0])
 
 Journal.save_state, Journal.load_state = _save_state, _load_state
+
+# %% ../../nbs/71_execution.journal.ipynb #1bdc80dc
+_OHLCV = ('open', 'high', 'low', 'close', 'volume')
+
+def _record_bar(self:Journal, ts, # the bar's start (tz-aware)
+                symbols:list[str], # the columns of the arrays
+                bar:dict, # field -> array over `symbols` (open, high, low, close, volume)
+               ) -> int:
+    "Store one bar (the symbols with data); an already recorded (ts, symbol) is kept as it was. Returns the rows added."
+    t = pd.Timestamp(ts)
+    if t.tz is None: raise ParameterError('naive timestamp', key='ts', expected='a tz-aware timestamp')
+    miss = [f for f in _OHLCV if f not in bar]
+    if miss: raise ParameterError('bar without fields', key=','.join(miss), expected=f'all of {_OHLCV}')
+    rows = [(_utc_iso(t), s, *(float(bar[f][j]) for f in _OHLCV), _now()) for j, s in enumerate(symbols)
+            if all(bar[f][j] == bar[f][j] for f in _OHLCV)]
+    with self._tx() as c:
+        n0 = c.total_changes
+        c.executemany('INSERT OR IGNORE INTO bars VALUES (?,?,?,?,?,?,?,?)', rows)
+        return c.total_changes - n0
+
+def _bars(self:Journal, start=None, # first bar start to return (tz-aware; None: all)
+          end=None, # last bar start to return (tz-aware; None: all)
+         ) -> pd.DataFrame:
+    "The recorded bars as a long frame indexed by (timestamp, symbol), New York time, sorted."
+    where, args = [], []
+    if start is not None: where.append('ts >= ?'); args.append(_utc_iso(start))
+    if end is not None: where.append('ts <= ?'); args.append(_utc_iso(end))
+    df = pd.read_sql_query('SELECT ts, symbol, open, high, low, close, volume FROM bars' + (' WHERE ' + ' AND '.join(where) if where else '')
+                           + ' ORDER BY ts, symbol', self.con, params=args)
+    df['timestamp'] = pd.to_datetime(df.pop('ts'), utc=True, format='ISO8601').dt.tz_convert('America/New_York')
+    return df.set_index(['timestamp', 'symbol'])[list(_OHLCV)]
+
+Journal.record_bar, Journal.bars = _record_bar, _bars

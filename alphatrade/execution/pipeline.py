@@ -490,7 +490,7 @@ async def _stop(self:Pipeline) -> None:
 
 Pipeline.stop = _stop
 
-# %% ../../nbs/76_execution.pipeline.ipynb #a64a500b
+# %% ../../nbs/76_execution.pipeline.ipynb #0c4abc64
 async def _decide_loop(self:Pipeline):
     while True:
         ts, bar, fut = await self.bars_q.get()
@@ -504,6 +504,7 @@ async def _decide_loop(self:Pipeline):
 async def _decide(self:Pipeline, ts, bar, fut):
     if self.history.index and ts <= self.history.index[-1]:     # a stream re-delivers a bar after a reconnect (PC-6)
         log_event(_log, 'bar_redelivered', logging.WARNING, ts=ts); fut.set_result(None); return
+    self.journal.record_bar(ts, self.symbols, bar)               # what this decision saw, before deciding
     self.history.append(ts, bar)
     self.metrics.bars.inc()
     acct = await self.broker.account()
@@ -560,7 +561,7 @@ def _reduce_only(deltas:dict, # symbol -> signed shares to trade
 
 Pipeline._decide_loop, Pipeline._decide, Pipeline._check_stale = _decide_loop, _decide, _check_stale
 
-# %% ../../nbs/76_execution.pipeline.ipynb #6921e937
+# %% ../../nbs/76_execution.pipeline.ipynb #497d5d27
 async def _portfolio(self:Pipeline, prices:pd.Series) -> tuple[PortfolioState, dict]:
     "The account as the risk checks see it, from the broker (the truth)."
     acct, pos, opn = await self.broker.account(), await self.broker.positions(), await self.broker.open_orders()
@@ -577,7 +578,7 @@ async def _portfolio(self:Pipeline, prices:pd.Series) -> tuple[PortfolioState, d
 def _sent_symbols(self:Pipeline, ts) -> set[str]:
     "Symbols for which the journal holds an order of this strategy decided at `ts` (a restart after a crash)."
     pre = f'{self.name}-'
-    return {o.symbol for o in self.journal.orders() if o.created_at == ts and o.client_order_id.startswith(pre)}
+    return {o.symbol for o in self.journal.orders(decided_at=ts) if o.client_order_id.startswith(pre)}
 
 class _CrashGuard:
     "The broker as `submit_with_journal` sees it, with the crash points around the send."
