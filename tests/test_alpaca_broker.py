@@ -252,3 +252,22 @@ def test_alpaca_py_private_attributes_still_exist():
     assert {'_reconnect_min_backoff', '_reconnect_max_backoff', '_running'} <= set(vars(s))
     assert callable(getattr(s, '_run_forever', None)) and callable(getattr(s, 'stop_ws', None))
     assert alpaca.__version__ == '0.44.0'
+
+
+def test_a_renamed_sdk_internal_stops_the_broker(monkeypatch):
+    """If an alpaca-py release renamed `_retry`, setting it would silently leave the SDK's re-POST on: `AlpacaBroker`
+    refuses to start instead, naming the attribute and the reviewed version (and no key)."""
+    import alphatrade.execution.alpaca as ea
+    from alphatrade.core.errors import ConfigError
+    from alpaca.trading.client import TradingClient
+
+    class Renamed(TradingClient):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self._retry_count = self.__dict__.pop('_retry')
+    monkeypatch.setattr(ea, 'TradingClient', Renamed)
+    with pytest.raises(ConfigError) as e:
+        ea.AlpacaBroker(Secrets(alpaca_api_key=KEY, alpaca_api_secret=SECRET), url_override='http://127.0.0.1:9')
+    msg = str(e.value)
+    assert 'Renamed._retry' in msg and '0.44' in msg and 're-POST' in msg, msg
+    assert not leaks(msg)

@@ -15,7 +15,7 @@ from .errors import ConfigError
 # %% auto #0
 __all__ = ['GICS_SECTORS', 'project_root', 'DataSettings', 'SyntheticSettings', 'BacktestSettings', 'LoggingSettings',
            'MlflowSettings', 'Settings', 'SymbolInfo', 'Universe', 'RiskParams', 'load_model', 'Config', 'load_config',
-           'Secrets', 'load_secrets']
+           'Secrets', 'load_secrets', 'is_loopback_url']
 
 # %% ../../nbs/01_core.config.ipynb #d07da386
 def project_root(start:Path|str|None=None, # where to start looking (default: the working directory)
@@ -191,3 +191,14 @@ def load_secrets(env_file:Path|str|None=None, # a dotenv file (default: `<root>/
     except ValidationError as e:
         k = '.'.join(map(str, e.errors()[0]['loc'])).upper()
         raise ConfigError(f'invalid environment setting: {e.errors()[0]["msg"]}', file=str(env_file), key=k) from None
+
+# %% ../../nbs/01_core.config.ipynb #63b8e52b
+def is_loopback_url(url:str) -> bool:
+    "Whether `url`'s host is a loopback address (127.0.0.0/8, ::1) or localhost."
+    import ipaddress
+    from urllib.parse import urlparse
+    try: host = urlparse(url).hostname or ''
+    except ValueError: return False
+    if host == 'localhost': return True
+    try: return ipaddress.ip_address(host).is_loopback
+    except ValueError: return False

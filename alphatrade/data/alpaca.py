@@ -29,9 +29,9 @@ from .quality import QualityPolicy, SymbolQuality, check_symbol, quality_table, 
 from .store import write_dataset, read_dataset
 
 # %% auto #0
-__all__ = ['FETCH_MANIFEST', 'CHUNK_DIR', 'session_bounds', 'date_chunks', 'chunk_key', 'TimeoutSession', 'make_data_client',
-           'bars_frame', 'get_bars_chunk', 'FetchResult', 'fetch_bars', 'LiveBar', 'live_bars_frame', 'BarAggregator',
-           'StreamWatchdog', 'stream_handlers', 'attach_stream']
+__all__ = ['SDK_REVIEWED', 'FETCH_MANIFEST', 'CHUNK_DIR', 'session_bounds', 'date_chunks', 'chunk_key', 'TimeoutSession',
+           'set_sdk_private', 'make_data_client', 'bars_frame', 'get_bars_chunk', 'FetchResult', 'fetch_bars',
+           'LiveBar', 'live_bars_frame', 'BarAggregator', 'StreamWatchdog', 'stream_handlers', 'attach_stream']
 
 # %% ../../nbs/16_data.alpaca.ipynb #a7ccc143
 _log = get_logger(__name__)
@@ -83,7 +83,22 @@ class TimeoutSession(requests.Session):
         self.last_headers = dict(r.headers)
         return r
 
-# %% ../../nbs/16_data.alpaca.ipynb #645073ee
+# %% ../../nbs/16_data.alpaca.ipynb #b0f9e695
+SDK_REVIEWED = '0.44'  # the alpaca-py minor version whose internals these settings were checked against
+
+def set_sdk_private(obj, # an alpaca-py client or stream
+                    **attrs, # private attribute -> value
+                   ):
+    "Set private attributes of an alpaca-py object, refusing any the installed SDK does not have."
+    missing = [k for k in attrs if not hasattr(obj, k)]
+    if missing:
+        import alpaca
+        raise ConfigError(f'alpaca-py {getattr(alpaca, "__version__", "?")} changed its internals', key=f'{type(obj).__name__}.{",".join(missing)}',
+                          expected=f'the attributes of alpaca-py {SDK_REVIEWED} (pip install "alpaca-py~={SDK_REVIEWED}.0"): without them the SDK re-POSTs orders')
+    for k, v in attrs.items(): setattr(obj, k, v)
+    return obj
+
+# %% ../../nbs/16_data.alpaca.ipynb #d6e3add5
 def make_data_client(secrets:Secrets|None=None, # credentials (default: `load_secrets()`)
                      url_override:str|None=None, # base URL, e.g. a local fake 'http://127.0.0.1:PORT'
                      timeout:tuple=(5.0, 30.0), # (connect, read) seconds on every call
@@ -95,11 +110,10 @@ def make_data_client(secrets:Secrets|None=None, # credentials (default: `load_se
         raise ConfigError('Alpaca keys are not set', key='ALPACA_API_KEY, ALPACA_API_SECRET', expected='both in the environment or .env')
     c = StockHistoricalDataClient(secrets.alpaca_api_key.get_secret_value(), secrets.alpaca_api_secret.get_secret_value(),
                                   raw_data=True, url_override=url_override)
-    c._session = TimeoutSession(timeout, max_pages)
-    c._retry, c._retry_codes = 0, []   # alpaca-py 0.44 private attributes; fetch_bars retries, honouring the reset header
-    return c
+    # the SDK's own retries off (fetch_bars retries, honouring the reset header); every call through our session
+    return set_sdk_private(c, _session=TimeoutSession(timeout, max_pages), _retry=0, _retry_codes=[])
 
-# %% ../../nbs/16_data.alpaca.ipynb #661d6f16
+# %% ../../nbs/16_data.alpaca.ipynb #0f8e8cf4
 _FIELDS = (('o', 'open'), ('h', 'high'), ('l', 'low'), ('c', 'close'), ('v', 'volume'))
 
 def bars_frame(raw:list[dict], # Alpaca bars of one symbol: {'t','o','h','l','c','v',...}
@@ -115,7 +129,7 @@ def bars_frame(raw:list[dict], # Alpaca bars of one symbol: {'t','o','h','l','c'
             for k, name in _FIELDS}
     return pd.DataFrame(cols, index=ts)
 
-# %% ../../nbs/16_data.alpaca.ipynb #12161981
+# %% ../../nbs/16_data.alpaca.ipynb #1eecf013
 def _reset_wait(headers, now:float, max_wait:float) -> float|None:
     "Seconds until `X-Ratelimit-Reset` (epoch seconds), capped; None if there is no usable header."
     h = {k.lower(): v for k, v in (headers or {}).items()}
@@ -130,7 +144,7 @@ def _api_error(e:APIError) -> tuple[int|None, str, dict]:
     except (ValueError, AttributeError): pass
     return e.status_code, f'HTTP {e.status_code}: {body}', dict(r.headers) if r is not None else {}
 
-# %% ../../nbs/16_data.alpaca.ipynb #8c30f3ad
+# %% ../../nbs/16_data.alpaca.ipynb #c7c5fe11
 def get_bars_chunk(client:StockHistoricalDataClient, # from `make_data_client`
                    symbols:list[str], # symbols to request together
                    start:datetime, end:datetime, # tz-aware request bounds
@@ -170,7 +184,7 @@ def get_bars_chunk(client:StockHistoricalDataClient, # from `make_data_client`
     raise DataError(f'Alpaca bars request failed after {attempt + 1} attempt(s): {msg}', symbol=','.join(symbols), key=key,
                     expected='HTTP 200 (check keys, feed entitlement and the date range)' if not retryable else 'a reachable data API')
 
-# %% ../../nbs/16_data.alpaca.ipynb #56a79f57
+# %% ../../nbs/16_data.alpaca.ipynb #fd470f04
 FETCH_MANIFEST = 'fetch.json'
 CHUNK_DIR = '_chunks'
 
@@ -196,7 +210,7 @@ def _load_fetch_manifest(out:Path, params:dict) -> dict:
 def _chunk_ok(out:Path, rec:dict|None) -> bool:
     return bool(rec) and (out/rec['file']).is_file() and _sha256(out/rec['file']) == rec['sha256']
 
-# %% ../../nbs/16_data.alpaca.ipynb #7a5f3711
+# %% ../../nbs/16_data.alpaca.ipynb #5ace4663
 @dataclass
 class FetchResult:
     "What a fetch did: the dataset written, chunks fetched or skipped, waits, and the quality of every symbol."
@@ -220,7 +234,7 @@ class FetchResult:
         if self.empty: lines.append(f'no bars: {", ".join(self.empty)}')
         return '\n'.join(lines)
 
-# %% ../../nbs/16_data.alpaca.ipynb #6cf1dcc5
+# %% ../../nbs/16_data.alpaca.ipynb #25ab6968
 def fetch_bars(symbols:list[str], # tickers
                start, end, # first and last day (New York dates), inclusive
                out:Path|str, # dataset folder; also holds the chunks and their manifest
@@ -282,7 +296,7 @@ def _assemble(out, symbols, keys, man, params, policy, fetched, skipped, waits) 
     log_event(_log, 'alpaca dataset written', out=str(out), symbols=len(frames), rows=len(bars), hash=dman['data_hash'])
     return FetchResult(out, dman, fetched, skipped, qs, ext, empty, waits)
 
-# %% ../../nbs/16_data.alpaca.ipynb #2303c00d
+# %% ../../nbs/16_data.alpaca.ipynb #50513888
 @dataclass(frozen=True)
 class LiveBar:
     "A finalised live bar on the session grid."
@@ -304,7 +318,7 @@ def live_bars_frame(bars:list[LiveBar]) -> pd.DataFrame:
     return make_bars({s: pd.DataFrame({c: [getattr(b, c) for b in bs] for c in OHLCV}, index=pd.DatetimeIndex([b.start for b in bs]))
                       for s, bs in frames.items()})
 
-# %% ../../nbs/16_data.alpaca.ipynb #ccb78e16
+# %% ../../nbs/16_data.alpaca.ipynb #26e3682a
 def _ts(t) -> pd.Timestamp:
     t = pd.Timestamp(t)
     if t.tzinfo is None: raise ParameterError('live timestamps must be tz-aware', key=str(t), expected='a time zone (Alpaca sends UTC)')
@@ -353,7 +367,7 @@ class BarAggregator:
             if i < len(starts): return starts[i], ends[i]
         return None
 
-# %% ../../nbs/16_data.alpaca.ipynb #51d24a20
+# %% ../../nbs/16_data.alpaca.ipynb #491d6a4c
 @dataclass
 class _Bucket:
     start:pd.Timestamp
@@ -446,7 +460,7 @@ def report(self:BarAggregator) -> dict:
         return {**self.counts, 'open_bars': sum(len(v) for v in self._open.values()),
                 'late_events': list(self.late), 'gap_list': list(self.gaps)}
 
-# %% ../../nbs/16_data.alpaca.ipynb #ee58aa2e
+# %% ../../nbs/16_data.alpaca.ipynb #4d3c715f
 class StreamWatchdog:
     "Alert and ask for a reconnect when the stream is silent in market hours or its thread has died."
     def __init__(self, timeout:float=120.0, # seconds of silence during a session before an alert
@@ -497,7 +511,7 @@ class StreamWatchdog:
         self._stop.set()
         if self._th: self._th.join(); self._th = None
 
-# %% ../../nbs/16_data.alpaca.ipynb #779b46bf
+# %% ../../nbs/16_data.alpaca.ipynb #3d741e72
 def _field(m, attr, key):
     v = m.get(key) if isinstance(m, dict) else getattr(m, attr)
     return v.to_datetime() if hasattr(v, 'to_datetime') else v   # msgpack Timestamp in raw mode
