@@ -80,7 +80,7 @@ def cmd_run(a) -> int:
     if not run.ok: print(f'error: {run.error}', file=sys.stderr)
     return 0 if run.ok else 1
 
-# %% ../nbs/90_cli.ipynb #f56fd8d4
+# %% ../nbs/90_cli.ipynb #4038082d
 ALPACA_URL_FLAGS = ('--alpaca-url', '--alpaca-stream-url', '--alpaca-data-url')
 
 def cmd_live(a) -> int:
@@ -104,13 +104,14 @@ def cmd_live(a) -> int:
                              symbols=_symbols(a.symbols), data_dir=a.data_dir, journal=a.journal, heartbeat_s=a.heartbeat,
                              metrics_port=a.metrics_port or None, kill_file=a.kill_file, initial_cash=a.initial_cash,
                              max_bars=a.max_bars, pace=a.pace, alpaca_url=a.alpaca_url, alpaca_stream_url=a.alpaca_stream_url,
-                             alpaca_data_url=a.alpaca_data_url, clock=a.clock, clock_sync_s=a.clock_sync, tick_s=a.tick))
+                             alpaca_data_url=a.alpaca_data_url, clock=a.clock, clock_sync_s=a.clock_sync, tick_s=a.tick,
+                             reconcile_every=a.reconcile_every))
     p = r.pipeline
     print(f'live {a.mode}: exit {r.exit_code}; journal {r.journal}' + (f'; {len(p.decided_bars)} bars, {int(p.metrics.value("alphatrade_orders_submitted_total"))} orders' if p else ''))
     if r.message: print(r.message, file=sys.stderr if r.exit_code else sys.stdout)
     return r.exit_code
 
-# %% ../nbs/90_cli.ipynb #d57ab5cc
+# %% ../nbs/90_cli.ipynb #4dc03e2a
 def _load_opts(p):
     p.add_argument('src', help='folder of per-symbol files, one file, or a Parquet dataset')
     p.add_argument('--symbols', help='comma-separated symbols (default: all)')
@@ -164,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('--initial-cash', type=float); v.add_argument('--max-bars', type=int, help='stop after N bars')
     v.add_argument('--pace', type=float, default=0.0, help='sim: seconds between replayed bars')
     v.add_argument('--reset-kill-switch', action='store_true', help='clear a tripped kill switch and exit')
+    v.add_argument('--reconcile-every', type=int, default=4, help='bars between in-session reconciliations with the broker (0: start and stop only)')
     v.add_argument('--alpaca-url', help='alpaca: REST base URL of a local fake (loopback only)')
     v.add_argument('--alpaca-stream-url', help='alpaca: trading-stream URL of a local fake (loopback only)')
     v.add_argument('--alpaca-data-url', help='alpaca: market-data-stream URL of a local fake (loopback only)')

@@ -84,6 +84,7 @@ def test_live_alpaca_end_to_end(data, tmp_path, monkeypatch, caplog):
         assert all(o.status.value == c.order(o.client_order_id)['status'] for o in orders)
         assert p.closing and 'orders_canceled reason=' in caplog.text                     # BF-8: canceled before the close
         assert len(c.requests('submit')) == n_sub[0]                                       # nothing sent after it
+        assert 'duplicate_skipped' not in caplog.text                                      # an ack after the stream's events is no duplicate
         assert KEY not in caplog.text and SECRET not in caplog.text
         j.close()
     finally:
@@ -314,5 +315,46 @@ def test_cli_alpaca_session_in_a_subprocess(data, tmp_path):
         assert ss['broker'] == 'alpaca' and ss['equity'] > 0
         j.close()
         for text in (out, err, bad.stdout, bad.stderr): assert KEY not in text and SECRET not in text   # SEC
+    finally:
+        fake.stop()
+
+
+def test_hand_trade_mid_session_stops_new_orders(data, tmp_path, monkeypatch, caplog):
+    """Issue 6 / reconciliation on a schedule: after the 09:30 bar's orders, someone buys 7 XOM by hand in the same account
+    (a POST of its own, filled). With `reconcile_every=1` the 09:45 check sees the difference and the 10:00 check confirms
+    it: the pipeline raises a `reconcile_mismatch` alert and sends nothing more (no flattening: the hand trade stays);
+    the final reconciliation reports the XOM position and the unknown order, and the run exits 1. No key in the log."""
+    import requests
+    from alphatrade.execution.runner import EXIT_RECONCILE
+    fake, c, last, opts = _session(data, tmp_path, monkeypatch, watchdog_s=1000, reconcile_every=1, max_bars=3)
+    caplog.set_level(logging.INFO, logger='alphatrade')
+    try:
+        async def drive():
+            task = asyncio.ensure_future(arun_live(opts))
+            await _first_bar(task, fake, c, last)
+            n_sub = len(c.requests('submit'))
+            r = requests.post(fake.urls['trading'] + '/v2/orders', headers={'APCA-API-KEY-ID': KEY, 'APCA-API-SECRET-KEY': SECRET}, timeout=5,
+                              json={'symbol': 'XOM', 'qty': '7', 'side': 'buy', 'type': 'market', 'time_in_force': 'day', 'client_order_id': 'by-hand-1'})
+            assert r.status_code == 200, r.text                                     # filled at once (fill mode)
+            for k in (1, 2):
+                _push_bucket(fake, last, T0 + pd.Timedelta(minutes=15 * k))
+                await asyncio.sleep(0.3)
+                c.set_clock(T0 + pd.Timedelta(minutes=15 * (k + 1), seconds=11))
+                await until(lambda: len(task_bars()) >= k + 1 or task.done(), what=f'bar {k + 1}')
+            res = await asyncio.wait_for(task, 60)
+            return res, n_sub
+        def task_bars():
+            j = Journal(tmp_path/'live.sqlite')
+            try: return j.bars().index.get_level_values(0).unique()
+            finally: j.close()
+        r, n_sub = asyncio.run(drive())
+        assert r.exit_code == EXIT_RECONCILE, (r.exit_code, r.message)
+        p = r.pipeline
+        assert [a['kind'] for a in p.alerts] == ['reconcile_mismatch'] and 'position XOM' in p.frozen, p.alerts
+        assert len(c.requests('submit')) == n_sub + 1                                # only the hand trade after the first bar
+        assert {(d.kind, d.symbol) for d in r.final.differences} >= {('position', 'XOM')}
+        assert c.positions().get('XOM', 0) >= 7                                      # not flattened
+        assert 'reconcile_mismatch_halt' in caplog.text
+        assert KEY not in caplog.text and SECRET not in caplog.text
     finally:
         fake.stop()

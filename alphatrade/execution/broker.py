@@ -270,7 +270,7 @@ async def replay(broker:SimBroker, # the simulated broker
         if on_bar is not None: await on_bar(broker.ts, broker, evs)
     return n
 
-# %% ../../nbs/72_execution.broker.ipynb #a9b60173
+# %% ../../nbs/72_execution.broker.ipynb #7724c334
 async def submit_with_journal(broker:Broker, # where to send
                               journal:Journal, # where the intent and outcome are recorded
                               order:Order, # a new order (INITIALIZED)
@@ -290,5 +290,10 @@ async def submit_with_journal(broker:Broker, # where to send
             log_event(_log, 'order_in_doubt', client_order_id=cid)
             return journal.order(cid)
         return journal.sync_order(found)
+    cur = journal.order(cid)
+    if isinstance(ev, OrderAccepted) and cur.status != OrderStatus.SUBMITTED:
+        # the broker's event stream reported the order (accepted, maybe filled) before the POST answered: nothing to add
+        log_event(_log, 'ack_after_stream', client_order_id=cid, status=cur.status.value)
+        return cur
     journal.record_event(ev)
     return journal.order(cid)

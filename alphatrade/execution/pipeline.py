@@ -329,7 +329,7 @@ class AlpacaSource:
                 except Exception as e: log_event(_log, 'poll_failed', logging.WARNING, error=type(e).__name__)
         return n
 
-# %% ../../nbs/76_execution.pipeline.ipynb #9d55e774
+# %% ../../nbs/76_execution.pipeline.ipynb #e027723d
 KILL_KEY = 'kill_switch'
 P_CANCEL, P_RISK, P_ORDERS = 0, 1, 2
 _log = get_logger(__name__)
@@ -362,8 +362,9 @@ class PipelineConfig:
     session_open_equity:float|None=None # for the breaker's daily-loss check on the first bar
     initial_breaker:dict|None=None # a saved `CircuitBreaker.to_dict()` to continue from
     max_stale_symbols:int=3 # more symbols than this without a bar (stale) at once: alert and trip the kill switch
+    reconcile_every:int=0 # bars between in-session reconciliations with the broker (0: only at start and stop)
 
-# %% ../../nbs/76_execution.pipeline.ipynb #f43846b7
+# %% ../../nbs/76_execution.pipeline.ipynb #c6a0379b
 class Pipeline:
     "bars → features → model → strategy → risk → orders, as asyncio tasks over bounded queues."
     def __init__(self, source, broker:Broker, journal:Journal, strategy, checker:PreTradeChecker, limits:RiskLimits,
@@ -382,6 +383,10 @@ class Pipeline:
         if not (isinstance(k, int) and k >= 0):
             raise ParameterError('max_stale_symbols must be a count', key='max_stale_symbols', expected=f'an integer >= 0, got {k!r}')
         self.final_report, self.started, self.stopping, self.halted, self.closing = None, False, False, False, False
+        self.frozen, self.checks, self._suspect = None, 0, set()   # in-session reconciliation: the reason new orders stopped
+        k = self.cfg.reconcile_every
+        if not (isinstance(k, int) and k >= 0):
+            raise ParameterError('reconcile_every must be a count of bars', key='reconcile_every', expected=f'an integer >= 0, got {k!r}')
         self._seq, self._tasks, self._last_bar_at = itertools.count(), {}, None
         self._takes_context = 'context' in inspect.signature(strategy.on_bar).parameters
         st = journal.load_state(f'pipeline:{self.name}') or {}
@@ -487,7 +492,7 @@ async def _stop(self:Pipeline) -> None:
 
 Pipeline.stop = _stop
 
-# %% ../../nbs/76_execution.pipeline.ipynb #0c4abc64
+# %% ../../nbs/76_execution.pipeline.ipynb #61074f54
 async def _decide_loop(self:Pipeline):
     while True:
         ts, bar, fut = await self.bars_q.get()
@@ -516,6 +521,9 @@ async def _decide(self:Pipeline, ts, bar, fut):
     if self.last_decided is not None and ts <= self.last_decided:
         fut.set_result(None); return                              # decided before a restart: history only
     if self.halted: fut.set_result(None); return
+    k = self.cfg.reconcile_every
+    if k and not self.frozen and self.metrics.value('alphatrade_bars_processed_total') % k == 0: await self._check_in_session(ts)
+    if self.frozen: fut.set_result(None); return
     if await self._check_stale(ts, bar): fut.set_result(None); return
     panel = self.history.panel()
     if self.features is not None:
@@ -556,7 +564,22 @@ def _reduce_only(deltas:dict, # symbol -> signed shares to trade
         out[s] = float(max(d, -cur) if cur > 0 else min(d, -cur))
     return out
 
-Pipeline._decide_loop, Pipeline._decide, Pipeline._check_stale = _decide_loop, _decide, _check_stale
+async def _check_in_session(self:Pipeline, ts) -> None:
+    "Reconcile with the broker; a difference also seen at the previous check stops new orders (`frozen`)."
+    rep = await self.journal.reconcile(self.broker)
+    self.checks += 1
+    found = {d for d in rep.differences if d.kind != 'in_doubt'}
+    lasting = found & self._suspect
+    self._suspect = found
+    if found and not lasting: log_event(_log, 'reconcile_difference_seen', logging.WARNING, ts=ts, n=len(found))
+    if not lasting: return
+    detail = '; '.join(f'{d.kind} {d.symbol or ""} {d.client_order_id or ""} journal={d.journal} broker={d.broker}'.replace('  ', ' ')
+                       for d in sorted(lasting, key=lambda d: (d.kind, d.symbol or '', d.client_order_id or '')))
+    self.frozen = f'journal and broker disagree at two checks in a row (at {ts}): {detail}'
+    self.alerts.append({'kind': 'reconcile_mismatch', 'at': ts, 'detail': self.frozen})
+    log_event(_log, 'reconcile_mismatch_halt', logging.ERROR, ts=ts, differences=detail)
+
+Pipeline._decide_loop, Pipeline._decide, Pipeline._check_stale, Pipeline._check_in_session = _decide_loop, _decide, _check_stale, _check_in_session
 
 # %% ../../nbs/76_execution.pipeline.ipynb #497d5d27
 async def _portfolio(self:Pipeline, prices:pd.Series) -> tuple[PortfolioState, dict]:

@@ -189,7 +189,7 @@ class BrokerClock:
 
 _log_clock = get_logger(__name__ + '.clock')
 
-# %% ../../nbs/77_execution.runner.ipynb #3f7fc623
+# %% ../../nbs/77_execution.runner.ipynb #57c63380
 @dataclass
 class LiveOptions:
     "What `alphatrade live` was asked to do."
@@ -218,6 +218,7 @@ class LiveOptions:
     reconnect_attempts:int=5 # alpaca: reconnect + backfill tries before the kill switch
     reconnect_backoff:float=1.0 # alpaca: seconds before the second try, doubled for each further one
     max_stale_symbols:int=3 # more symbols than this without a bar at once (DF-3): alert and trip the kill switch
+    reconcile_every:int=4 # bars between in-session reconciliations (a difference at two checks in a row stops new orders; 0: off)
 
 EXIT_OK, EXIT_RECONCILE, EXIT_KILL, EXIT_LOCKED = 0, 1, 3, 4
 
@@ -313,7 +314,7 @@ def restart_breaker(limits:RiskLimits, # the breaker limits
     log_event(_log, 'breaker_at_start', state=b.state.name, equity=eq, last_equity=oe, daily_loss_pct=round(100 * (1 - eq / oe), 3))
     return b
 
-# %% ../../nbs/77_execution.runner.ipynb #8db69091
+# %% ../../nbs/77_execution.runner.ipynb #152f3591
 async def arun_live(opts:LiveOptions # what to run
                    ) -> LiveResult:
     "Run a trading session (async)."
@@ -411,7 +412,7 @@ async def _arun_alpaca(opts, cfg, b, jpath, kill_file) -> LiveResult:
                 .with_strategy(strat).with_risk_manager(limits, cfg.universe.sectors)
                 .with_broker(broker).with_journal(journal)
                 .with_config(heartbeat_s=opts.heartbeat_s, kill_file=kill_file, metrics_port=opts.metrics_port,
-                             initial_breaker=brk.to_dict(), max_stale_symbols=opts.max_stale_symbols).build())
+                             initial_breaker=brk.to_dict(), max_stale_symbols=opts.max_stale_symbols, reconcile_every=opts.reconcile_every).build())
         save_session_start(journal, str(now.date()), b, opts.mode, strat.name, list(hist.symbols), await broker.account())
         syncer = asyncio.ensure_future(clock.run()) if isinstance(clock, BrokerClock) else None
         try: return await _drive(opts, journal, pipe, res)
@@ -447,7 +448,7 @@ async def _arun_live(opts, cfg, b, jpath, kill_file) -> LiveResult:
                 .with_strategy(strat).with_risk_manager(RiskLimits.from_config(cfg), cfg.universe.sectors)
                 .with_broker(broker).with_journal(journal)
                 .with_config(heartbeat_s=opts.heartbeat_s, kill_file=kill_file, metrics_port=opts.metrics_port, initial_breaker=brk,
-                             max_stale_symbols=opts.max_stale_symbols).build())
+                             max_stale_symbols=opts.max_stale_symbols, reconcile_every=opts.reconcile_every).build())
         save_session_start(journal, day, b, opts.mode, strat.name, list(P.symbols), await broker.account())
         return await _drive(opts, journal, pipe, res, after_run=lambda: journal.save_state(SIM_KEY, sim_state(broker, day)))
     finally:
