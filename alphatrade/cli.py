@@ -80,7 +80,7 @@ def cmd_run(a) -> int:
     if not run.ok: print(f'error: {run.error}', file=sys.stderr)
     return 0 if run.ok else 1
 
-# %% ../nbs/90_cli.ipynb #4038082d
+# %% ../nbs/90_cli.ipynb #74cdb6f1
 ALPACA_URL_FLAGS = ('--alpaca-url', '--alpaca-stream-url', '--alpaca-data-url')
 
 def cmd_live(a) -> int:
@@ -105,13 +105,13 @@ def cmd_live(a) -> int:
                              metrics_port=a.metrics_port or None, kill_file=a.kill_file, initial_cash=a.initial_cash,
                              max_bars=a.max_bars, pace=a.pace, alpaca_url=a.alpaca_url, alpaca_stream_url=a.alpaca_stream_url,
                              alpaca_data_url=a.alpaca_data_url, clock=a.clock, clock_sync_s=a.clock_sync, tick_s=a.tick,
-                             reconcile_every=a.reconcile_every))
+                             reconcile_every=a.reconcile_every, algo=a.algo, algo_params=parse_params(a.algo_param)))
     p = r.pipeline
     print(f'live {a.mode}: exit {r.exit_code}; journal {r.journal}' + (f'; {len(p.decided_bars)} bars, {int(p.metrics.value("alphatrade_orders_submitted_total"))} orders' if p else ''))
     if r.message: print(r.message, file=sys.stderr if r.exit_code else sys.stdout)
     return r.exit_code
 
-# %% ../nbs/90_cli.ipynb #4dc03e2a
+# %% ../nbs/90_cli.ipynb #bd429963
 def _load_opts(p):
     p.add_argument('src', help='folder of per-symbol files, one file, or a Parquet dataset')
     p.add_argument('--symbols', help='comma-separated symbols (default: all)')
@@ -165,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('--initial-cash', type=float); v.add_argument('--max-bars', type=int, help='stop after N bars')
     v.add_argument('--pace', type=float, default=0.0, help='sim: seconds between replayed bars')
     v.add_argument('--reset-kill-switch', action='store_true', help='clear a tripped kill switch and exit')
+    v.add_argument('--algo', choices=['immediate', 'twap', 'vwap', 'pov', 'adaptive'], help='work each decision with this execution algorithm (default: one market order)')
+    v.add_argument('--algo-param', action='append', default=[], metavar='KEY=VALUE', help='execution algorithm parameter (repeatable), e.g. rate=0.05 for pov')
     v.add_argument('--reconcile-every', type=int, default=4, help='bars between in-session reconciliations with the broker (0: start and stop only)')
     v.add_argument('--alpaca-url', help='alpaca: REST base URL of a local fake (loopback only)')
     v.add_argument('--alpaca-stream-url', help='alpaca: trading-stream URL of a local fake (loopback only)')

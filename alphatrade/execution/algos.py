@@ -16,9 +16,10 @@ from ..backtest.costs import CostModel, estimate_sigma_adv
 from ..backtest.engine import BacktestResult, run_orders
 
 # %% auto #0
-__all__ = ['AdaptiveExecutor', 'TWAPExecutor', 'VWAPExecutor', 'POVExecutor', 'AlgoContext', 'AlgoState', 'window_bars',
+__all__ = ['AdaptiveExecutor', 'TWAPExecutor', 'VWAPExecutor', 'POVExecutor', 'ALGOS', 'AlgoContext', 'AlgoState', 'window_bars',
            'allocate_shares', 'ExecAlgo', 'Immediate', 'TWAP', 'volume_profile', 'VWAP', 'POV', 'ac_kappa',
-           'ac_trajectory', 'Adaptive', 'AlgoResult', 'tca', 'run_algo_backtest']
+           'ac_trajectory', 'Adaptive', 'make_algo', 'AlgoResult', 'tca', 'run_algo_backtest', 'WorkingParent',
+           'start_parent']
 
 # %% ../../nbs/75_execution.algos.ipynb #7f306938
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def allocate_shares(total:int, # whole shares to split (>= 0)
     out[np.argsort(-(raw - out), kind='stable')[:extra]] += 1
     return out
 
-# %% ../../nbs/75_execution.algos.ipynb #861799da
+# %% ../../nbs/75_execution.algos.ipynb #7dd66326
 def _parent(q) -> tuple[int, int]:
     "Sign and absolute size of a parent quantity (non-zero whole shares)."
     if isinstance(q, bool) or not isinstance(q, (int, float, np.integer, np.floating)) or not math.isfinite(q) or q == 0 or q != int(q):
@@ -78,6 +79,9 @@ def _slices(submit, trade, qty) -> pd.DataFrame:
 class ExecAlgo:
     "Base of the execution algorithms: `schedule` plans child slices; reactive algos also answer `next_child`."
     reactive:bool = False
+    needs_sigma_adv:bool = False # plans with the symbol's volatility and average volume (Adaptive)
+    @property
+    def history_bars(self) -> int: return 0 # bars of history before the decision the plan reads (VWAP: its lookback)
     def weights(self, submit:pd.DatetimeIndex, trade:pd.DatetimeIndex, size:int, context:AlgoContext) -> np.ndarray:
         "Relative size of each slice (planned algos override this)."
         raise NotImplementedError
@@ -104,7 +108,7 @@ class TWAP(ExecAlgo):
     "Time-weighted: equal whole-share slices in every trade bar, the remainder one share each to the first slices."
     def weights(self, submit, trade, size, context): return np.ones(len(submit))
 
-# %% ../../nbs/75_execution.algos.ipynb #e147ffdd
+# %% ../../nbs/75_execution.algos.ipynb #2948c125
 def volume_profile(volume:pd.Series, # the symbol's bar volume, indexed by tz-aware bar stamps
                    day, # the trading day (date-like): only sessions before it are used
                    lookback:int=20, # sessions averaged
@@ -133,6 +137,8 @@ class VWAP(ExecAlgo):
         if isinstance(lookback, bool) or not isinstance(lookback, (int, np.integer)) or lookback < 1:
             raise ParameterError('bad lookback', key='lookback', expected=f'an int >= 1, got {lookback!r}')
         self.lookback, self.min_sessions = int(lookback), int(min_sessions)
+    @property
+    def history_bars(self) -> int: return (self.lookback + 1) * 26
     def weights(self, submit, trade, size, context):
         if context.volume is None: raise DataError('VWAP needs volume history', key='volume', expected='AlgoContext(volume=...)')
         day = session_dates(trade[:1])[0]
@@ -179,7 +185,7 @@ class POV(ExecAlgo):
             st.remaining -= q; st.bars_left -= 1
         return _slices(submit, trade, out)
 
-# %% ../../nbs/75_execution.algos.ipynb #3b5ac64b
+# %% ../../nbs/75_execution.algos.ipynb #894ae97a
 def ac_kappa(cost:CostModel, # the backtest cost model (impact_eta, impact_beta)
              risk_aversion:float, # lambda, in 1/$
              price:float, # arrival price P
@@ -207,6 +213,7 @@ def ac_trajectory(X:float, # shares to trade (signed)
 
 class Adaptive(ExecAlgo):
     "Almgren-Chriss: slices n_k = x_(k-1) - x_k of the mean-variance optimal trajectory, kappa from the CostModel's impact."
+    needs_sigma_adv = True
     def __init__(self, risk_aversion:float=1e-6, # lambda (1/$): 0 = TWAP, larger = front-loaded
                  cost:CostModel|None=None): # impact parameters (None: CostModel(impact_eta=0.14, impact_beta=1.0))
         if isinstance(risk_aversion, bool) or not isinstance(risk_aversion, (int, float, np.number)) or not (math.isfinite(risk_aversion) and risk_aversion >= 0):
@@ -221,6 +228,18 @@ class Adaptive(ExecAlgo):
         return np.maximum(-np.diff(x), 0.0)
 
 AdaptiveExecutor, TWAPExecutor, VWAPExecutor, POVExecutor = Adaptive, TWAP, VWAP, POV
+ALGOS = {'immediate': Immediate, 'twap': TWAP, 'vwap': VWAP, 'pov': POV, 'adaptive': Adaptive}
+
+def make_algo(algo:str|ExecAlgo, # an `ExecAlgo`, or a name in `ALGOS`
+              **kw, # the algorithm's parameters (with a name)
+             ) -> ExecAlgo:
+    "An execution algorithm by name (or the one given)."
+    if isinstance(algo, ExecAlgo):
+        if kw: raise ParameterError('parameters given with an algorithm object', key=','.join(kw), expected='parameters only with a name')
+        return algo
+    if algo not in ALGOS: raise ParameterError('unknown execution algorithm', key='algo', expected=f'one of {sorted(ALGOS)} or an ExecAlgo, got {algo!r}')
+    try: return ALGOS[algo](**kw)
+    except TypeError as e: raise ParameterError(f'bad parameters for {algo}', key=','.join(kw), expected=str(e)) from None
 
 # %% ../../nbs/75_execution.algos.ipynb #56a39ba9
 @dataclass
@@ -315,3 +334,59 @@ def run_algo_backtest(panel:Panel, # bars
     row = res.orders.set_index('order_id')['input_row']
     fills = res.fills.assign(parent_id=kids['parent_id'].to_numpy()[row.loc[res.fills['order_id']].to_numpy()])
     return AlgoResult(kids, res, tca(panel, parents, fills), fills)
+
+# %% ../../nbs/75_execution.algos.ipynb #75fb1b38
+@dataclass
+class WorkingParent:
+    "A parent order being worked live: its window, its plan (planned algos) and what has been sent."
+    symbol:str
+    qty:int # signed whole shares
+    ts:pd.Timestamp # the decision bar
+    submit:list # the window's submission stamps
+    plan:list|None # planned algos: signed child shares per submission stamp; None: reactive
+    end:pd.Timestamp|None=None # the window's last trade bar
+    sent:int=0 # signed shares sent so far
+    k:int=0 # children sent so far (the next child's number)
+
+    @property
+    def remaining(self) -> int: return self.qty - self.sent
+    @property
+    def done(self) -> bool: return self.remaining == 0
+    def child(self, ts, # the bar just closed
+              algo:ExecAlgo, # the parent's algorithm
+              volume:float=float('nan'), # the bar's realised volume of the symbol (reactive algos)
+             ) -> int:
+        "Signed shares to send at the close of `ts` (0: nothing due), never more than what remains."
+        ts = pd.Timestamp(ts)
+        if self.remaining == 0 or ts not in self.submit: return 0
+        i = self.submit.index(ts)
+        if self.plan is not None: q = self.remaining if i == len(self.submit) - 1 else self.plan[i]   # the last slice takes what is left
+        else: q = algo.next_child(AlgoState(self.remaining, len(self.submit) - i), {'volume': volume})
+        q = int(q)
+        return q if q * self.remaining > 0 and abs(q) <= abs(self.remaining) else (self.remaining if q * self.remaining > 0 else 0)
+    def to_dict(self) -> dict:
+        "JSON-ready."
+        return dict(symbol=self.symbol, qty=self.qty, ts=self.ts.isoformat(), submit=[t.isoformat() for t in self.submit],
+                    plan=self.plan, end=None if self.end is None else self.end.isoformat(), sent=self.sent, k=self.k)
+    @classmethod
+    def from_dict(cls, d:dict) -> 'WorkingParent':
+        "From `to_dict`."
+        return cls(d['symbol'], int(d['qty']), pd.Timestamp(d['ts']), [pd.Timestamp(t) for t in d['submit']], d['plan'],
+                   None if d.get('end') is None else pd.Timestamp(d['end']), int(d['sent']), int(d['k']))
+
+def start_parent(algo:ExecAlgo, # the algorithm
+                 symbol:str, # the symbol
+                 qty:int, # signed whole shares
+                 ts:pd.Timestamp, # the decision bar (tz-aware)
+                 context:AlgoContext, # bars: the calendar grid from the decision's session on; volume, price, sigma, adv as in the backtest
+                ) -> WorkingParent:
+    "Plan a parent decided at `ts` the way `run_algo_backtest` does."
+    ts = pd.Timestamp(ts)
+    end = _default_end(pd.DatetimeIndex(context.bars), ts)
+    submit, _ = window_bars(context.bars, ts, end)
+    if algo.reactive: plan = None
+    else:
+        sc = algo.schedule(int(qty), ts, end, context)
+        got = dict(zip(sc['timestamp'], sc['qty']))
+        plan = [int(got.get(t, 0)) for t in submit]
+    return WorkingParent(symbol, int(qty), ts, list(submit), plan, end)
