@@ -389,7 +389,7 @@ class PipelineConfig:
     reconcile_every:int=0 # bars between in-session reconciliations with the broker (0: only at start and stop)
     impact_window:int=520 # bars in the σ/ADV estimate an Adaptive execution algorithm plans with
 
-# %% ../../nbs/76_execution.pipeline.ipynb #f349e4b1
+# %% ../../nbs/76_execution.pipeline.ipynb #0424bd7e
 class Pipeline:
     "bars → features → model → strategy → risk → orders, as asyncio tasks over bounded queues."
     def __init__(self, source, broker:Broker, journal:Journal, strategy, checker:PreTradeChecker, limits:RiskLimits,
@@ -409,6 +409,7 @@ class Pipeline:
             raise ParameterError('max_stale_symbols must be a count', key='max_stale_symbols', expected=f'an integer >= 0, got {k!r}')
         self.final_report, self.started, self.stopping, self.halted, self.closing = None, False, False, False, False
         self.frozen, self.checks, self._suspect = None, 0, set()   # in-session reconciliation: the reason new orders stopped
+        self.feed_done = False                                       # the source ended by itself (not a stop request)
         k = self.cfg.reconcile_every
         if not (isinstance(k, int) and k >= 0):
             raise ParameterError('reconcile_every must be a count of bars', key='reconcile_every', expected=f'an integer >= 0, got {k!r}')
@@ -428,7 +429,7 @@ class Pipeline:
         "Items waiting in each queue."
         return {'bars': self.bars_q.qsize(), 'orders': self.orders_q.qsize()} if self.started else {'bars': 0, 'orders': 0}
 
-# %% ../../nbs/76_execution.pipeline.ipynb #7cd89d99
+# %% ../../nbs/76_execution.pipeline.ipynb #e44927b2
 async def _start(self:Pipeline) -> None:
     "Connect, check the kill switch, start the tasks (and the metrics server)."
     if self.started: raise ParameterError('pipeline already started', key='start', expected='one start per pipeline')
@@ -453,6 +454,7 @@ async def _start(self:Pipeline) -> None:
 async def _source_run(self:Pipeline):
     n = await self.source.run(self)
     await self.bars_q.join(); await self.orders_q.join()
+    self.feed_done = True
     log_event(_log, 'feed_finished', bars=n)
     self._stop_ev.set()
 
@@ -487,7 +489,7 @@ async def _run(self:Pipeline) -> ReconcileReport:
 Pipeline.start, Pipeline._source_run, Pipeline.feed, Pipeline._put = _start, _source_run, _feed, _put
 Pipeline.request_stop, Pipeline.wait, Pipeline.run = _request_stop, _wait, _run
 
-# %% ../../nbs/76_execution.pipeline.ipynb #25ec3ddd
+# %% ../../nbs/76_execution.pipeline.ipynb #d5441fde
 async def _stop(self:Pipeline) -> None:
     "Graceful stop: end the feed, finish queued work, cancel open orders, drain events, reconcile, close."
     if not self.started or getattr(self, '_stopped', False): return
@@ -508,6 +510,7 @@ async def _stop(self:Pipeline) -> None:
     await self.broker.close()                                    # ends the event stream after what is queued
     try: await asyncio.wait_for(self._tasks['events'], 30)
     except (asyncio.TimeoutError, Exception) as e: log_event(_log, 'events_not_drained', logging.WARNING, error=type(e).__name__)
+    await self._resolve_at_close()
     self.final_report = await self.journal.reconcile(self.broker)
     self.journal.save_state(f'breaker:{self.name}', self.breaker.to_dict())
     self._heartbeat('final')
@@ -519,7 +522,7 @@ async def _stop(self:Pipeline) -> None:
 
 Pipeline.stop = _stop
 
-# %% ../../nbs/76_execution.pipeline.ipynb #83f28481
+# %% ../../nbs/76_execution.pipeline.ipynb #b0a6396f
 async def _decide_loop(self:Pipeline):
     while True:
         ts, bar, fut = await self.bars_q.get()
@@ -604,6 +607,17 @@ async def _resolve_doubt(self:Pipeline, ts) -> None:
         log_event(_log, 'order_resolved', logging.WARNING, client_order_id=o.client_order_id, symbol=o.symbol, action=act,
                   now=self.journal.order(o.client_order_id).status.value)
 
+async def _resolve_at_close(self:Pipeline) -> None:
+    "After a session that ended by itself with the market closed, orders still in doubt are resolved (synced or abandoned)."
+    doubt = self.journal.orders_in_doubt()
+    if not doubt or not self.feed_done: return                   # a stop mid-session leaves them to the next start
+    try:
+        if (await self.broker.clock())['is_open']: return
+        for o in doubt:
+            act = await resolve_order(self.journal, self.broker, o)
+            log_event(_log, 'order_resolved', logging.WARNING, client_order_id=o.client_order_id, symbol=o.symbol, action=act, at='close')
+    except Exception as e: log_event(_log, 'doubt_lookup_failed', logging.WARNING, error=type(e).__name__, at='close')
+
 async def _check_in_session(self:Pipeline, ts) -> None:
     "Reconcile with the broker; a difference also seen at the previous check stops new orders (`frozen`)."
     rep = await self.journal.reconcile(self.broker)
@@ -620,7 +634,7 @@ async def _check_in_session(self:Pipeline, ts) -> None:
     log_event(_log, 'reconcile_mismatch_halt', logging.ERROR, ts=ts, differences=detail)
 
 Pipeline._decide_loop, Pipeline._decide, Pipeline._check_stale, Pipeline._check_in_session = _decide_loop, _decide, _check_stale, _check_in_session
-Pipeline._resolve_doubt = _resolve_doubt
+Pipeline._resolve_doubt, Pipeline._resolve_at_close = _resolve_doubt, _resolve_at_close
 
 # %% ../../nbs/76_execution.pipeline.ipynb #fd5453cb
 async def _portfolio(self:Pipeline, prices:pd.Series) -> tuple[PortfolioState, dict]:
