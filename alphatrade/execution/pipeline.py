@@ -636,7 +636,7 @@ async def _check_in_session(self:Pipeline, ts) -> None:
 Pipeline._decide_loop, Pipeline._decide, Pipeline._check_stale, Pipeline._check_in_session = _decide_loop, _decide, _check_stale, _check_in_session
 Pipeline._resolve_doubt, Pipeline._resolve_at_close = _resolve_doubt, _resolve_at_close
 
-# %% ../../nbs/76_execution.pipeline.ipynb #fd5453cb
+# %% ../../nbs/76_execution.pipeline.ipynb #08abc399
 async def _portfolio(self:Pipeline, prices:pd.Series) -> tuple[PortfolioState, dict]:
     "The account as the risk checks see it, from the broker (the truth)."
     acct, pos, opn = await self.broker.account(), await self.broker.positions(), await self.broker.open_orders()
@@ -734,6 +734,11 @@ async def _decide_orders(self:Pipeline, p:dict, state:PortfolioState, pend:dict)
     for s in sorted(decided & set(self.parents)):               # a new decision re-plans what the old parent had left
         wp = self.parents.pop(s)
         if wp.remaining: log_event(_log, 'parent_replaced', symbol=s, decided=wp.ts, unsent=wp.remaining)
+    unsent = {s: float(wp.remaining) for s, wp in self.parents.items() if wp.remaining and s in state.prices}
+    if unsent:                                                  # the risk checks count what working parents will still send
+        pend2 = dict(state.pending)
+        for s, q in unsent.items(): pend2[s] = pend2.get(s, 0.0) + q
+        state = PortfolioState(state.equity, state.cash, dict(state.positions), dict(state.prices), dict(state.adv), pend2)
     for it, r in zip(intents, self.checker.check_batch(intents, state, p['risk_state'])):
         q = int(math.copysign(math.trunc(abs(r.adjusted_qty)), it.qty)) if r.ok else 0
         if q == 0:
