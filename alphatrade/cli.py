@@ -80,7 +80,7 @@ def cmd_run(a) -> int:
     if not run.ok: print(f'error: {run.error}', file=sys.stderr)
     return 0 if run.ok else 1
 
-# %% ../nbs/90_cli.ipynb #74cdb6f1
+# %% ../nbs/90_cli.ipynb #21f280ba
 ALPACA_URL_FLAGS = ('--alpaca-url', '--alpaca-stream-url', '--alpaca-data-url')
 
 def cmd_live(a) -> int:
@@ -100,7 +100,14 @@ def cmd_live(a) -> int:
             raise ParameterError('Alpaca override URLs are for a local fake only', key=flag, expected=f'a loopback URL such as http://127.0.0.1:PORT, got {u!r}')
     if any(u is not None for u in urls.values()) and (a.broker or 'alpaca') != 'alpaca':
         raise ParameterError('Alpaca override URLs need the Alpaca broker', key=', '.join(f for f, u in urls.items() if u is not None), expected='--broker alpaca')
-    r = run_live(LiveOptions(mode=a.mode, broker=a.broker, date=a.date, strategy=a.strategy, strategy_params=parse_params(a.strategy_param),
+    strategy, sp, hist = a.strategy, parse_params(a.strategy_param), a.history_sessions
+    if a.model:                                    # a model registered by the train workflow, traded by the ML strategy
+        from alphatrade.mlops.tracking import registered_strategy
+        name, _, ver = a.model.partition(':')
+        strategy, info = registered_strategy(name, ver or None, **sp)
+        sp, hist = {}, hist or 30
+        print(f'model {name} version {info["version"]} (MLflow run {info["run_id"]}), trained to {info["fit_end"].date()}')
+    r = run_live(LiveOptions(mode=a.mode, broker=a.broker, date=a.date, strategy=strategy, strategy_params=sp, history_sessions=hist,
                              symbols=_symbols(a.symbols), data_dir=a.data_dir, journal=a.journal, heartbeat_s=a.heartbeat,
                              metrics_port=a.metrics_port or None, kill_file=a.kill_file, initial_cash=a.initial_cash,
                              max_bars=a.max_bars, pace=a.pace, alpaca_url=a.alpaca_url, alpaca_stream_url=a.alpaca_stream_url,
@@ -111,7 +118,7 @@ def cmd_live(a) -> int:
     if r.message: print(r.message, file=sys.stderr if r.exit_code else sys.stdout)
     return r.exit_code
 
-# %% ../nbs/90_cli.ipynb #bd429963
+# %% ../nbs/90_cli.ipynb #93a5e832
 def _load_opts(p):
     p.add_argument('src', help='folder of per-symbol files, one file, or a Parquet dataset')
     p.add_argument('--symbols', help='comma-separated symbols (default: all)')
@@ -156,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('--broker', choices=['sim', 'alpaca'], help='default: sim without Alpaca keys')
     v.add_argument('--date', help="session, YYYY-MM-DD (sim: the day to replay, default the last in the data; alpaca: must be the broker's today)")
     v.add_argument('--strategy', default='momentum'); v.add_argument('--symbols', help='comma-separated (default: all in the data)')
+    v.add_argument('--model', metavar='NAME[:VERSION]', help='trade a model registered by the train workflow (the ML strategy; --strategy-param sets its thresholds)')
+    v.add_argument('--history-sessions', type=int, help='sessions of local history before the first bar (default: the warm-up; 30 with --model)')
     v.add_argument('--strategy-param', action='append', default=[], metavar='KEY=VALUE', help='strategy parameter (repeatable)')
     v.add_argument('--data-dir', type=Path, help='bars to replay (default: data/raw)')
     v.add_argument('--journal', type=Path, help='default: data/live/<mode>-<broker>.sqlite')

@@ -100,3 +100,31 @@ def test_backtest_of_the_registered_model(gbm_run, synth_dir, tmp_path):
     assert m.group(2) > '2024-11-30', f'first fill {m.group(2)} falls inside the training period (to 2024-11-29)'
     html = (tmp_path / 'e2e-ml.html').read_text()
     assert 'Overfitting statistics' in html and 'trials' in html
+
+
+def test_live_trades_the_registered_model(gbm_run, synth_dir, tmp_path):
+    """`alphatrade live --model e2e-lgbm` trades the model the train workflow registered on a session after its training
+    period (sim broker, replayed day): the run ends cleanly with orders. In process, the live pipeline's decisions bar by
+    bar equal the same strategy's `target_weights` on the same bars in one go (the backtest's)."""
+    import pandas as pd
+    from alphatrade.mlops.tracking import registered_strategy
+    from alphatrade.execution.runner import LiveOptions, run_live
+    assert gbm_run[0].returncode == 0, gbm_run[0].stderr[-2000:]
+    p = subprocess.run([*CLI, '--log-level', 'WARNING', 'live', '--broker', 'sim', '--date', '2024-12-30', '--data-dir', str(synth_dir),
+                        '--journal', str(tmp_path / 'ml.sqlite'), '--heartbeat', '0', '--model', 'e2e-lgbm',
+                        '--strategy-param', 'upper=0.5', '--strategy-param', 'lower=0.5'], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, (p.stdout, p.stderr[-3000:])
+    assert re.search(r'model e2e-lgbm version \d+ \(MLflow run [0-9a-f]{32}\), trained to 2024-11-30', p.stdout), p.stdout
+    assert '26 bars' in p.stdout and int(re.search(r'(\d+) orders', p.stdout).group(1)) > 0, p.stdout
+    strat, info = registered_strategy('e2e-lgbm', upper=0.5, lower=0.5)
+    r = run_live(LiveOptions(broker='sim', date='2024-12-30', data_dir=synth_dir, journal=tmp_path / 'ml2.sqlite', heartbeat_s=0,
+                             signals=False, strategy=strat, history_sessions=30))
+    assert r.exit_code == 0, r.message
+    pipe = r.pipeline
+    panel = pipe.history.panel()
+    day = [t for t in panel.index if str(t.date()) == '2024-12-30']
+    assert len(day) == 26 and len(panel.index) >= 26 * 30
+    bt = strat.target_weights(panel).loc[day]
+    live = pd.DataFrame(pipe.targets).T.reindex(index=bt.index, columns=bt.columns)
+    assert np.array_equal(live.to_numpy(), bt.to_numpy(), equal_nan=True)
+    assert np.nansum(np.abs(bt.to_numpy())) > 0                                      # the model takes positions that day

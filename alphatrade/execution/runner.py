@@ -181,15 +181,16 @@ class BrokerClock:
 
 _log_clock = get_logger(__name__ + '.clock')
 
-# %% ../../nbs/77_execution.runner.ipynb #74670ad5
+# %% ../../nbs/77_execution.runner.ipynb #af02436f
 @dataclass
 class LiveOptions:
     "What `alphatrade live` was asked to do."
     mode:str='paper' # 'paper' or 'live' (real money: needs a real broker)
     broker:str|None=None # 'sim' or 'alpaca'; None: 'sim' without Alpaca keys, else 'alpaca'
     date:str|None=None # session to replay (sim); default: the last session in the data
-    strategy:str='momentum' # a name in `STRATEGIES`
-    strategy_params:dict=field(default_factory=dict) # its parameters
+    strategy:object='momentum' # a name in `STRATEGIES`, or a strategy object (e.g. a registered model: `mlops.tracking.registered_strategy`)
+    strategy_params:dict=field(default_factory=dict) # its parameters (with a name)
+    history_sessions:int|None=None # sessions of local history to load before the first bar (default: the strategy's warm-up)
     symbols:list|None=None # default: every symbol in the data
     data_dir:Path|None=None # bars (default: the configured raw dir)
     journal:Path|None=None # default: data/live/<mode>-<broker>.sqlite
@@ -308,7 +309,7 @@ def restart_breaker(limits:RiskLimits, # the breaker limits
     log_event(_log, 'breaker_at_start', state=b.state.name, equity=eq, last_equity=oe, daily_loss_pct=round(100 * (1 - eq / oe), 3))
     return b
 
-# %% ../../nbs/77_execution.runner.ipynb #b2a83a8f
+# %% ../../nbs/77_execution.runner.ipynb #a1888345
 async def arun_live(opts:LiveOptions # what to run
                    ) -> LiveResult:
     "Run a trading session (async)."
@@ -329,10 +330,17 @@ def _execution(opts:LiveOptions) -> tuple:
     if opts.algo is None and opts.algo_params: raise ParameterError('algorithm parameters without an algorithm', key='algo_params', expected='--algo NAME')
     return (None if opts.algo is None else make_algo(opts.algo, **opts.algo_params),)
 
+def _strategy(opts:LiveOptions):
+    "The run's strategy: built from its name and parameters, or the object given."
+    if isinstance(opts.strategy, str): return make_strategy(opts.strategy, **opts.strategy_params)
+    if not hasattr(opts.strategy, 'on_bar'): raise ParameterError('not a strategy', key='strategy', expected='a name in STRATEGIES or an object with on_bar')
+    if opts.strategy_params: raise ParameterError('strategy parameters with a strategy object', key='strategy_params', expected='parameters only with a name')
+    return opts.strategy
+
 def _warmup(strat, opts:LiveOptions) -> int:
-    "Bars of history the run needs before its first bar: the strategy's warm-up, or the execution algorithm's."
+    "Bars of history the run needs before its first bar: the strategy's warm-up, the execution algorithm's, or `history_sessions`."
     a = _execution(opts)[0]
-    return max(int(getattr(strat, 'warmup', 0)), a.history_bars if a is not None else 0)
+    return max(int(getattr(strat, 'warmup', 0)), a.history_bars if a is not None else 0, 26 * (opts.history_sessions or 0))
 
 def _market_clock(opts:LiveOptions, broker):
     "The clock the Alpaca run uses: None (the wall clock), a `BrokerClock`, or the caller's callable."
@@ -382,7 +390,7 @@ async def _arun_alpaca(opts, cfg, b, jpath, kill_file) -> LiveResult:
     "The Alpaca run: `AlpacaBroker`, bars from the data stream (`AlpacaSource`), warm-up from the local data."
     from alphatrade.execution.alpaca import AlpacaBroker
     sec = load_secrets()
-    strat = make_strategy(opts.strategy, **opts.strategy_params)
+    strat = _strategy(opts)
     broker = AlpacaBroker(sec, mode=opts.mode, url_override=opts.alpaca_url, stream_url=opts.alpaca_stream_url,
                           stream=opts.alpaca_url is None or opts.alpaca_stream_url is not None)
     clk = await broker.clock()
@@ -427,7 +435,7 @@ async def _arun_alpaca(opts, cfg, b, jpath, kill_file) -> LiveResult:
 
 async def _arun_live(opts, cfg, b, jpath, kill_file) -> LiveResult:
     "The run itself, under the journal lock."
-    strat = make_strategy(opts.strategy, **opts.strategy_params)
+    strat = _strategy(opts)
     P, first, cal = load_day(Path(opts.data_dir or cfg.raw_dir), opts.date, opts.symbols, _warmup(strat, opts))
     day = str(first.date())
     log_event(_log, 'live_start', mode=opts.mode, broker=b, day=day, strategy=strat.name, symbols=','.join(P.symbols),
@@ -454,6 +462,7 @@ async def _arun_live(opts, cfg, b, jpath, kill_file) -> LiveResult:
                 .with_strategy(strat).with_risk_manager(RiskLimits.from_config(cfg), cfg.universe.sectors)
                 .with_broker(broker).with_journal(journal).with_execution(*_execution(opts))
                 .with_config(heartbeat_s=opts.heartbeat_s, kill_file=kill_file, metrics_port=opts.metrics_port, initial_breaker=brk,
+                             **({'history_margin': 26 * opts.history_sessions} if opts.history_sessions else {}),
                              max_stale_symbols=opts.max_stale_symbols, reconcile_every=opts.reconcile_every).build())
         save_session_start(journal, day, b, opts.mode, strat.name, list(P.symbols), await broker.account())
         return await _drive(opts, journal, pipe, res, after_run=lambda: journal.save_state(SIM_KEY, sim_state(broker, day)))

@@ -11,7 +11,7 @@ from ..core.config import Config, load_config
 from ..core.errors import DataError, ParameterError
 
 # %% auto #0
-__all__ = ['tracking_uri', 'flatten_params', 'save_any', 'load_any', 'MLflowTracker', 'log_run']
+__all__ = ['tracking_uri', 'flatten_params', 'save_any', 'load_any', 'MLflowTracker', 'registered_strategy', 'log_run']
 
 # %% ../../nbs/82_mlops.tracking.ipynb #d2da4573
 def tracking_uri(cfg:Config|None=None) -> str:
@@ -195,7 +195,32 @@ class MLflowTracker:
         vs = MlflowClient().search_model_versions(f"name='{name}'")
         return sorted(({'version': int(m.version), 'run_id': m.run_id, 'created': m.creation_timestamp} for m in vs), key=lambda r: r['version'])
 
-# %% ../../nbs/82_mlops.tracking.ipynb #da344c46
+# %% ../../nbs/82_mlops.tracking.ipynb #19f8cc7a
+def registered_strategy(name:str, # a model registered by the train workflow
+                        version:int|str|None=None, # default: the latest version
+                        cfg:Config|None=None, # the project's config (default: `load_config()`)
+                        tracking_uri:str|None=None, # default: the project's store
+                        tz:str='America/New_York', # the zone of the bars it will trade
+                        **params, # the ML strategy's own parameters (thresholds, sizing, ...)
+                       ):
+    "The registered model as an `MLStrategy` and {version, run_id, n_trials, fit_end}."
+    import mlflow
+    import pandas as pd
+    from alphatrade.models.training import training_spec
+    from alphatrade.strategy.base import make_strategy
+    tr = MLflowTracker('train', tracking_uri=tracking_uri, cfg=cfg)
+    vs = tr.model_versions(name)
+    if not vs: raise DataError('no such registered model', key=name, expected='a model registered by the train workflow (alphatrade run train)')
+    v = vs[-1] if version is None else next((x for x in vs if str(x['version']) == str(version)), None)
+    if v is None: raise DataError('no such model version', key=f'{name}/{version}', expected=f"one of {[x['version'] for x in vs]}")
+    run = mlflow.get_run(v['run_id'])
+    if 'end' not in run.data.params: raise DataError('the model\'s run has no training end', key=f"{name}/{v['version']}", expected="a run of the train workflow (param 'end')")
+    fit_end = pd.Timestamp(run.data.params['end'], tz=tz) + pd.Timedelta('1D')
+    params.setdefault('spec', training_spec(run.data.params.get('features', 'compact')))
+    strat = make_strategy('ml', model=tr.load_model(name, v['version']), fit_end=fit_end, **params)
+    return strat, {'version': v['version'], 'run_id': v['run_id'], 'n_trials': int(run.data.metrics.get('n_trials', 0)), 'fit_end': fit_end}
+
+# %% ../../nbs/82_mlops.tracking.ipynb #f8247fdd
 def log_run(experiment:str, # e.g. the workflow name
             run_name:str, # e.g. the workflow run id
             params:dict, # parameters of the run
