@@ -47,15 +47,15 @@ from __future__ import annotations
 import collections, os, shutil, sqlite3, tempfile, threading, time, traceback
 from pathlib import Path
 import numpy as np
+from alphatrade.execution.broker import FAULTS as FAULT_KINDS                 # lost_request, lost_response, reject
+from alphatrade.execution.crash import CRASH_EXIT as EXIT_CRASH               # 137, a SIGKILL's status
+from alphatrade.execution.runner import EXIT_RECONCILE
 
 DAY = '2024-03-28'
 SYMBOLS = ['AAPL', 'MSFT', 'XOM', 'JPM']
 SALT = 20261129
 PROFILES = {'pc': {},                                          # the default momentum of tests/test_faults_crash.py: 3 buys at 09:30
             'rich': dict(lookback=2, top_k=2, rebalance_every=1)}   # rebalanced every bar: ~50 buys and sells over 24 bars
-EXIT_CRASH = 137
-FAULT_KINDS = ('lost_request', 'lost_response', 'reject')      # alphatrade.execution.broker.FAULTS
-EXIT_RECONCILE = 1                                             # alphatrade.execution.runner.EXIT_RECONCILE
 EXIT_CHILD_ERROR = 70                                          # the child raised (a harness or library exception)
 
 

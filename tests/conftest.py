@@ -5,7 +5,7 @@ The whole test session runs against a scratch project home (`$ALPHATRADE_HOME`):
 smoke-runs (its kernels inherit the environment) then never read a user's own `data/raw` nor write
 into the checkout's data, reports or MLflow store.
 """
-import os, shutil, tempfile
+import asyncio, os, shutil, tempfile, time
 from pathlib import Path
 import pytest
 
@@ -47,3 +47,12 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f'real data folder {SHARED_DATA} is absent (it lives beside the project, not in it)')
     return SHARED_DATA
+
+
+async def until(pred, timeout=20.0, what='condition'):
+    "Wait (polling every 20 ms) until `pred()` is true; fail after `timeout` seconds naming `what`."
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred(): return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f'timed out waiting for {what}')

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pydantic import SecretStr
+from conftest import until
 
 from alphatrade.core.calendar import TZ
 from alphatrade.core.config import Secrets
@@ -40,13 +41,6 @@ def mkbroker(fake, **kw):
 
 def order(cid, sym='AAPL', qty=10, side='buy'): return Order(client_order_id=cid, symbol=sym, side=side, qty=qty)
 
-
-async def until(pred, timeout=10.0, what='condition'):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred(): return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f'timed out waiting for {what}')
 
 
 def record_all(journal, broker):

@@ -6,6 +6,7 @@ import asyncio, collections, logging, os, time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import until
 
 from alphatrade.core.calendar import TZ
 from alphatrade.data.loader import load_bars
@@ -25,13 +26,6 @@ def data(tmp_path_factory):
     write_synthetic(d, symbols=SYMS, years=0.1, end='2024-03-27', seed=7)
     return d
 
-
-async def until(pred, timeout=20.0, what='condition'):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred(): return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f'timed out waiting for {what}')
 
 
 def test_live_alpaca_end_to_end(data, tmp_path, monkeypatch, caplog):
@@ -248,6 +242,18 @@ def _wait(pred, timeout, what, proc=None):
     raise AssertionError(f'timed out waiting for {what}')
 
 
+def fake_for_a_process(last):
+    """A started fake, open at 09:30:01 of T0, filling at the last closes, without a rate limit that a runner syncing its
+    clock from it (`--clock broker`) would hit; and the environment for a runner process: the canary keys, no crash arming."""
+    fake = FakeAlpaca(KEY, SECRET).start()
+    c = fake.control
+    c.set_fill_mode('fill'); c.set_clock(T0 + pd.Timedelta('1s')); c.set_rate_limit(100_000, 60)
+    for s in SYMS: c.set_price(s, float(last[s]))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(('ALPACA_', 'ALPHATRADE_CRASH', 'RUNNER_CRASH'))},
+           'ALPACA_API_KEY': KEY, 'ALPACA_API_SECRET': SECRET, 'ALPACA_PAPER': 'true'}
+    return fake, env
+
+
 def drive_fake_session(fake, last, proc=None, start_timeout=120.0, t0=T0):
     """Play the fake's side of a session for a runner in another process (which reads the market's time from the fake's
     clock, `--clock broker`): wait for its data subscription, stream the 09:30 bar (15 minute bars per symbol), move the
@@ -277,13 +283,9 @@ def test_cli_alpaca_session_in_a_subprocess(data, tmp_path):
     from conftest import ROOT
     from alphatrade.execution.runner import session_key
     last = load_bars(data, symbols=SYMS, workers=1).bars.groupby(level='symbol')['close'].last()
-    fake = FakeAlpaca(KEY, SECRET).start()
+    fake, env = fake_for_a_process(last)
     try:
         c = fake.control
-        c.set_fill_mode('fill'); c.set_clock(T0 + pd.Timedelta('1s')); c.set_rate_limit(100_000, 60)
-        for s in SYMS: c.set_price(s, float(last[s]))
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(('ALPACA_', 'ALPHATRADE_CRASH', 'RUNNER_CRASH'))},
-               'ALPACA_API_KEY': KEY, 'ALPACA_API_SECRET': SECRET, 'ALPACA_PAPER': 'true'}
         jpath = tmp_path/'cli.sqlite'
         cmd = [sys.executable, '-c', 'import sys; from alphatrade.cli import main; sys.exit(main(sys.argv[1:]))', '--log-level', 'INFO',
                'live', '--mode', 'paper', '--broker', 'alpaca', '--data-dir', str(data), '--journal', str(jpath), '--heartbeat', '0',

@@ -2,7 +2,6 @@
 reports/paper_session/<date>.html (named by the date, the workflow's `run_id_param`) with every section;
 an injected data difference shows up in the data component of the paper-vs-replay divergence."""
 import json, os, re, subprocess, sys
-import pandas as pd
 from pathlib import Path
 import pytest
 from conftest import ROOT
@@ -74,19 +73,13 @@ def test_alpaca_paper_session_against_the_fake(tmp_path):
     report, its notebook or the output."""
     from alphatrade.data.synthetic import write_synthetic
     from alphatrade.data.loader import load_bars
-    from alphatrade.execution.fake_alpaca import FakeAlpaca
-    from test_live_alpaca import KEY, SECRET, SYMS, T0, drive_fake_session
+    from test_live_alpaca import KEY, SECRET, SYMS, T0, drive_fake_session, fake_for_a_process
     data = tmp_path/'raw'
     write_synthetic(data, symbols=SYMS, years=0.1, end='2024-03-28', seed=7)
     b = load_bars(data, symbols=SYMS, workers=1).bars
     last = b[b.index.get_level_values(0) < T0].groupby(level='symbol')['close'].last()
-    fake = FakeAlpaca(KEY, SECRET).start()
+    fake, env = fake_for_a_process(last)
     try:
-        c = fake.control
-        c.set_fill_mode('fill'); c.set_clock(T0 + pd.Timedelta('1s')); c.set_rate_limit(100_000, 60)
-        for s in SYMS: c.set_price(s, float(last[s]))
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(('ALPACA_', 'ALPHATRADE_CRASH', 'RUNNER_CRASH'))},
-               'ALPACA_API_KEY': KEY, 'ALPACA_API_SECRET': SECRET, 'ALPACA_PAPER': 'true'}
         cmd = [*CLI, '--log-level', 'WARNING', 'run', 'paper_session', '-p', 'date=2024-03-28', '-p', f'data_dir={data}', '-p', 'broker=alpaca',
                '-p', f'symbols={",".join(SYMS)}', '-p', f"alpaca_url={fake.urls['trading']}", '-p', f"alpaca_stream_url={fake.urls['trading_stream']}",
                '-p', f"alpaca_data_url={fake.urls['data_stream']}", '-p', 'clock=broker', '-p', 'clock_sync_s=0.05', '-p', 'tick_s=0.02',

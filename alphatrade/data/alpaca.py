@@ -30,8 +30,9 @@ from .store import write_dataset, read_dataset
 
 # %% auto #0
 __all__ = ['SDK_REVIEWED', 'FETCH_MANIFEST', 'CHUNK_DIR', 'session_bounds', 'date_chunks', 'chunk_key', 'TimeoutSession',
-           'set_sdk_private', 'make_data_client', 'bars_frame', 'get_bars_chunk', 'FetchResult', 'fetch_bars',
-           'LiveBar', 'live_bars_frame', 'BarAggregator', 'StreamWatchdog', 'stream_handlers', 'attach_stream']
+           'require_sdk_private', 'set_sdk_private', 'make_data_client', 'bars_frame', 'get_bars_chunk', 'FetchResult',
+           'fetch_bars', 'LiveBar', 'live_bars_frame', 'BarAggregator', 'StreamWatchdog', 'stream_handlers',
+           'attach_stream']
 
 # %% ../../nbs/16_data.alpaca.ipynb #a7ccc143
 _log = get_logger(__name__)
@@ -83,18 +84,24 @@ class TimeoutSession(requests.Session):
         self.last_headers = dict(r.headers)
         return r
 
-# %% ../../nbs/16_data.alpaca.ipynb #b0f9e695
+# %% ../../nbs/16_data.alpaca.ipynb #efae6dca
 SDK_REVIEWED = '0.44'  # the alpaca-py minor version whose internals these settings were checked against
+
+def require_sdk_private(obj, # an alpaca-py client or stream
+                        *names, # private attributes (or methods) the hardening relies on
+                       ):
+    "Raise a clear error if the installed alpaca-py object lacks any of `names`."
+    missing = [k for k in names if not hasattr(obj, k)]
+    if missing:
+        import alpaca
+        raise ConfigError(f'alpaca-py {getattr(alpaca, "__version__", "?")} changed its internals', key=f'{type(obj).__name__}.{",".join(missing)}',
+                          expected=f'the attributes of alpaca-py {SDK_REVIEWED} (pip install "alpaca-py~={SDK_REVIEWED}.0"): without them the SDK re-POSTs orders')
 
 def set_sdk_private(obj, # an alpaca-py client or stream
                     **attrs, # private attribute -> value
                    ):
     "Set private attributes of an alpaca-py object, refusing any the installed SDK does not have."
-    missing = [k for k in attrs if not hasattr(obj, k)]
-    if missing:
-        import alpaca
-        raise ConfigError(f'alpaca-py {getattr(alpaca, "__version__", "?")} changed its internals', key=f'{type(obj).__name__}.{",".join(missing)}',
-                          expected=f'the attributes of alpaca-py {SDK_REVIEWED} (pip install "alpaca-py~={SDK_REVIEWED}.0"): without them the SDK re-POSTs orders')
+    require_sdk_private(obj, *attrs)
     for k, v in attrs.items(): setattr(obj, k, v)
     return obj
 

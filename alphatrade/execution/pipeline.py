@@ -35,8 +35,8 @@ from ..backtest.costs import estimate_sigma_adv
 
 # %% auto #0
 __all__ = ['KILL_KEY', 'P_CANCEL', 'P_RISK', 'P_ORDERS', 'orders_from_targets', 'History', 'Metrics', 'ReplaySource',
-           'AlpacaSource', 'resolve_order', 'kill_switch_state', 'reset_kill_switch', 'PipelineConfig', 'Pipeline',
-           'replace_pending', 'PipelineBuilder']
+           'AlpacaSource', 'decided_through', 'resolve_order', 'kill_switch_state', 'reset_kill_switch',
+           'PipelineConfig', 'Pipeline', 'replace_pending', 'PipelineBuilder']
 
 # %% ../../nbs/76_execution.pipeline.ipynb #8bbc2f53
 def orders_from_targets(targets:pd.Series, # symbol -> target weight (NaN: hold)
@@ -332,10 +332,17 @@ class AlpacaSource:
                 except Exception as e: log_event(_log, 'poll_failed', logging.WARNING, error=type(e).__name__)
         return n
 
-# %% ../../nbs/76_execution.pipeline.ipynb #f1f6323e
+# %% ../../nbs/76_execution.pipeline.ipynb #36a2af03
 KILL_KEY = 'kill_switch'
 P_CANCEL, P_RISK, P_ORDERS = 0, 1, 2
 _log = get_logger(__name__)
+
+def decided_through(journal:Journal, # the runner's journal
+                    strategy_name:str, # the pipeline's strategy name
+                   ) -> pd.Timestamp|None:
+    "The last bar the strategy's pipeline recorded as decided (its orders all sent), or None."
+    st = journal.load_state(f'pipeline:{strategy_name}') or {}
+    return pd.Timestamp(st['last_bar']) if st.get('last_bar') else None
 
 async def resolve_order(journal:Journal, # the runner's journal
                         broker, # a `Broker`
@@ -389,7 +396,7 @@ class PipelineConfig:
     reconcile_every:int=0 # bars between in-session reconciliations with the broker (0: only at start and stop)
     impact_window:int=520 # bars in the σ/ADV estimate an Adaptive execution algorithm plans with
 
-# %% ../../nbs/76_execution.pipeline.ipynb #0424bd7e
+# %% ../../nbs/76_execution.pipeline.ipynb #7a4de0a8
 class Pipeline:
     "bars → features → model → strategy → risk → orders, as asyncio tasks over bounded queues."
     def __init__(self, source, broker:Broker, journal:Journal, strategy, checker:PreTradeChecker, limits:RiskLimits,
@@ -415,10 +422,10 @@ class Pipeline:
             raise ParameterError('reconcile_every must be a count of bars', key='reconcile_every', expected=f'an integer >= 0, got {k!r}')
         self._seq, self._tasks, self._last_bar_at = itertools.count(), {}, None
         self._takes_context = 'context' in inspect.signature(strategy.on_bar).parameters
-        st = journal.load_state(f'pipeline:{self.name}') or {}
-        self.last_decided = pd.Timestamp(st['last_bar']) if st.get('last_bar') else None
+        self.last_decided = decided_through(journal, self.name)
         self.algo, self.parent_log = algo, []     # execution algorithm (None: one market order per decision) and the parents it started
         self.parents = {sym: WorkingParent.from_dict(d) for sym, d in (journal.load_state(f'algo:{self.name}') or {}).items()}
+        for wp in self.parents.values(): wp.sent = self._parent_sent(wp)   # a restart: children canceled at the stop are not sent
 
     @property
     def kill_switch(self) -> dict|None:
@@ -636,7 +643,7 @@ async def _check_in_session(self:Pipeline, ts) -> None:
 Pipeline._decide_loop, Pipeline._decide, Pipeline._check_stale, Pipeline._check_in_session = _decide_loop, _decide, _check_stale, _check_in_session
 Pipeline._resolve_doubt, Pipeline._resolve_at_close = _resolve_doubt, _resolve_at_close
 
-# %% ../../nbs/76_execution.pipeline.ipynb #08abc399
+# %% ../../nbs/76_execution.pipeline.ipynb #63af06e1
 async def _portfolio(self:Pipeline, prices:pd.Series) -> tuple[PortfolioState, dict]:
     "The account as the risk checks see it, from the broker (the truth)."
     acct, pos, opn = await self.broker.account(), await self.broker.positions(), await self.broker.open_orders()
@@ -665,8 +672,8 @@ class _CrashGuard:
         crash_point('after_post_sent')                          # accepted by the broker, not yet in the journal (PC-2)
         return ev
 
-async def _submit_intents(self:Pipeline, intents:list[OrderIntent], ts, state:PortfolioState, rs:RiskState, tag:str) -> list[Order]:
-    "Risk-check a batch and submit what passes (whole shares), journaled."
+def _approve(self:Pipeline, intents:list[OrderIntent], state:PortfolioState, rs:RiskState) -> list[tuple[OrderIntent, int]]:
+    "Risk-check a batch: (intent, signed whole shares) for each that passes, clipped or not; denials counted and logged."
     out = []
     for it, r in zip(intents, self.checker.check_batch(intents, state, rs)):
         q = math.trunc(abs(r.adjusted_qty)) if r.ok else 0
@@ -675,16 +682,28 @@ async def _submit_intents(self:Pipeline, intents:list[OrderIntent], ts, state:Po
             log_event(_log, 'order_denied', logging.WARNING, symbol=it.symbol, qty=it.qty, reasons='; '.join(r.reasons) or 'rounds to 0 shares')
             continue
         if r.clipped: log_event(_log, 'order_clipped', symbol=it.symbol, qty=it.qty, sent=q, reasons='; '.join(r.reasons))
-        side = 'buy' if it.qty > 0 else 'sell'
-        o = Order(client_order_id=make_client_order_id(tag, it.symbol, ts, side, 0), symbol=it.symbol, side=side, qty=float(q), created_at=ts)
-        try: o = await submit_with_journal(_CrashGuard(self.broker), self.journal, o)
-        except OrderStateError as e:                                # the id was used before: never send it again
-            log_event(_log, 'duplicate_skipped', logging.WARNING, client_order_id=o.client_order_id, error=str(e)); continue
-        crash_point('after_ack_commit')
-        self.metrics.submitted.inc()
-        if o.status.value == 'rejected': self.metrics.rejected.inc()
-        log_event(_log, 'order_submitted', client_order_id=o.client_order_id, symbol=o.symbol, side=side, qty=q, status=o.status.value)
-        out.append(o)
+        out.append((it, int(math.copysign(q, it.qty))))
+    return out
+
+async def _send(self:Pipeline, symbol:str, qty:int, cid:str, created_at, **extra) -> Order|None:
+    "Submit one order through the journal, exactly once; None when its client id was used before (never sent again)."
+    side = 'buy' if qty > 0 else 'sell'
+    o = Order(client_order_id=cid, symbol=symbol, side=side, qty=float(abs(qty)), created_at=created_at)
+    try: o = await submit_with_journal(_CrashGuard(self.broker), self.journal, o)
+    except OrderStateError as e:
+        log_event(_log, 'duplicate_skipped', logging.WARNING, client_order_id=cid, error=str(e)); return None
+    crash_point('after_ack_commit')
+    self.metrics.submitted.inc()
+    if o.status.value == 'rejected': self.metrics.rejected.inc()
+    log_event(_log, 'order_submitted', client_order_id=cid, symbol=symbol, side=side, qty=abs(qty), status=o.status.value, **extra)
+    return o
+
+async def _submit_intents(self:Pipeline, intents:list[OrderIntent], ts, state:PortfolioState, rs:RiskState, tag:str) -> list[Order]:
+    "Risk-check a batch and submit what passes (whole shares), journaled."
+    out = []
+    for it, q in self._approve(intents, state, rs):
+        o = await self._send(it.symbol, q, make_client_order_id(tag, it.symbol, ts, 'buy' if q > 0 else 'sell', 0), ts)
+        if o is not None: out.append(o)
     return out
 
 async def _exec_loop(self:Pipeline):
@@ -739,12 +758,7 @@ async def _decide_orders(self:Pipeline, p:dict, state:PortfolioState, pend:dict)
         pend2 = dict(state.pending)
         for s, q in unsent.items(): pend2[s] = pend2.get(s, 0.0) + q
         state = PortfolioState(state.equity, state.cash, dict(state.positions), dict(state.prices), dict(state.adv), pend2)
-    for it, r in zip(intents, self.checker.check_batch(intents, state, p['risk_state'])):
-        q = int(math.copysign(math.trunc(abs(r.adjusted_qty)), it.qty)) if r.ok else 0
-        if q == 0:
-            self.metrics.denied.inc()
-            log_event(_log, 'order_denied', logging.WARNING, symbol=it.symbol, qty=it.qty, reasons='; '.join(r.reasons) or 'rounds to 0 shares'); continue
-        if r.clipped: log_event(_log, 'order_clipped', symbol=it.symbol, qty=it.qty, sent=q, reasons='; '.join(r.reasons))
+    for it, q in self._approve(intents, state, p['risk_state']):
         wp = start_parent(self.algo, it.symbol, q, ts, self._algo_context(it.symbol, ts))
         self.parents[it.symbol] = wp
         self.parent_log.append({'timestamp': ts, 'symbol': it.symbol, 'qty': q, 'end': wp.end})
@@ -779,25 +793,18 @@ async def _work_parents(self:Pipeline, p:dict):
         self.parents.clear()
     doubt = {o.symbol for o in self.journal.orders_in_doubt()}
     for s, wp in sorted(self.parents.items()):
-        wp.sent = self._parent_sent(wp)
+        if ts == wp.submit[-1]: wp.sent = self._parent_sent(wp)    # the last slice makes up what canceled children did not fill
         q = wp.child(ts, self.algo, float(p['volume'].get(s, np.nan)))
         if q == 0: continue
         if s in doubt or s in (p.get('stale') or set()):
             log_event(_log, 'child_skipped', logging.WARNING, symbol=s, ts=ts, qty=q, reason='in doubt' if s in doubt else 'stale'); continue
-        side = 'buy' if q > 0 else 'sell'
-        o = Order(client_order_id=make_client_order_id(self.name, s, wp.ts, side, wp.k), symbol=s, side=side, qty=float(abs(q)), created_at=ts)
+        cid = make_client_order_id(self.name, s, wp.ts, 'buy' if q > 0 else 'sell', wp.k)
         wp.k += 1
-        try: o = await submit_with_journal(_CrashGuard(self.broker), self.journal, o)
-        except OrderStateError:                                 # sent before a crash: the journal has it; count it
-            o = self.journal.order(o.client_order_id)
-            log_event(_log, 'child_already_sent', logging.WARNING, client_order_id=o.client_order_id)
-        crash_point('after_ack_commit')
+        o = await self._send(s, q, cid, ts, parent=wp.ts) or self.journal.order(cid)   # None: sent before a crash, counted
         if o.status.value == 'rejected':
-            self.metrics.rejected.inc(); self.parents[s] = None              # a refused child ends its parent
-            log_event(_log, 'parent_ended_by_reject', logging.WARNING, symbol=s, client_order_id=o.client_order_id); continue
+            self.parents[s] = None                                  # a refused child ends its parent
+            log_event(_log, 'parent_ended_by_reject', logging.WARNING, symbol=s, client_order_id=cid); continue
         wp.sent += q
-        self.metrics.submitted.inc()
-        log_event(_log, 'order_submitted', client_order_id=o.client_order_id, symbol=s, side=side, qty=abs(q), status=o.status.value, parent=wp.ts)
     for s in [s for s, wp in self.parents.items() if wp is None or wp.done or ts >= wp.submit[-1]]: self.parents.pop(s)
     self.journal.save_state(f'algo:{self.name}', {s: wp.to_dict() for s, wp in self.parents.items()})
 
@@ -854,6 +861,7 @@ async def _close_session(self:Pipeline, reason:str # why (logged)
     await self._put(P_CANCEL, 'cancel', reason)
 
 Pipeline._portfolio, Pipeline._submit_intents, Pipeline._exec_loop, Pipeline._exec_orders = _portfolio, _submit_intents, _exec_loop, _exec_orders
+Pipeline._approve, Pipeline._send = _approve, _send
 Pipeline._decide_orders, Pipeline._algo_context, Pipeline._work_parents, Pipeline._parent_sent = _decide_orders, _algo_context, _work_parents, _parent_sent
 Pipeline._exec_cancel, Pipeline.close_session = _exec_cancel, _close_session
 Pipeline._exec_kill, Pipeline.trip_kill_switch = _exec_kill, _trip_kill_switch
@@ -968,7 +976,7 @@ class PipelineBuilder:
             setattr(self._cfg, k, v)
         return self
 
-# %% ../../nbs/76_execution.pipeline.ipynb #d5713257
+# %% ../../nbs/76_execution.pipeline.ipynb #be564a92
 def _split(panel:Panel, start, n_hist:int) -> tuple[Panel|None, Panel]:
     "History (the last `n_hist` bars before `start`) and the bars to replay."
     i = 0 if start is None else int(panel.index.searchsorted(pd.Timestamp(start)))
@@ -1001,8 +1009,8 @@ def _build(self:PipelineBuilder) -> Pipeline:
     j, own = self._journal, not isinstance(self._journal, Journal)
     if own: j = Journal(j)
     if isinstance(b, SimBroker) and day is not None and b.t >= 0:   # a restart: bars already replayed (and decided) join the history
-        last = (j.load_state(f"pipeline:{getattr(strat, 'name', type(strat).__name__)}") or {}).get('last_bar')
-        k = b.t + 1 if last and pd.Timestamp(last) >= day.index[b.t] else b.t   # else ReplaySource decides bar b.t again
+        last = decided_through(j, getattr(strat, 'name', type(strat).__name__))
+        k = b.t + 1 if last is not None and last >= day.index[b.t] else b.t   # else ReplaySource decides bar b.t again
         parts = ([hist] if hist is not None else []) + [Panel(day.index[:k], list(day.symbols), *(getattr(day, f)[:k] for f in OHLCV))]
         hist = Panel(parts[0].index.append(parts[1].index) if len(parts) == 2 else parts[0].index, list(day.symbols),
                      *(np.concatenate([getattr(x, f) for x in parts]) for f in OHLCV))
